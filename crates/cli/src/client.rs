@@ -1,0 +1,162 @@
+//! `invokd invoke` and `invokd logs`: small clients for people at a terminal.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+#[derive(Debug, clap::Args)]
+pub struct InvokeArgs {
+    /// Function name or ARN (optionally `name:qualifier`).
+    function: String,
+    /// JSON payload, or `@file` to read it from a file.
+    #[arg(long, default_value = "{}")]
+    payload: String,
+    /// Version or alias to invoke.
+    #[arg(long)]
+    qualifier: Option<String>,
+    /// Print the invocation's log tail to stderr.
+    #[arg(long)]
+    log: bool,
+    /// `RequestResponse` (default), `Event` or `DryRun`.
+    #[arg(long)]
+    invocation_type: Option<String>,
+    /// invokd's URL.
+    #[arg(long, env = "INVOKD_ENDPOINT", default_value = "http://127.0.0.1:9001")]
+    endpoint: String,
+}
+
+/// Encodes one path segment as AWS SDKs do (unreserved characters kept).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub async fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
+    let payload = match args.payload.strip_prefix('@') {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {path}"))?,
+        None => args.payload.into_bytes(),
+    };
+    let mut uri = format!(
+        "{}/2015-03-31/functions/{}/invocations",
+        args.endpoint.trim_end_matches('/'),
+        encode_segment(&args.function)
+    );
+    if let Some(q) = &args.qualifier {
+        uri.push_str(&format!("?Qualifier={}", encode_segment(q)));
+    }
+    let mut req = http::Request::post(&uri);
+    if args.log {
+        req = req.header("x-amz-log-type", "Tail");
+    }
+    if let Some(t) = &args.invocation_type {
+        req = req.header("x-amz-invocation-type", t);
+    }
+    let req = req.body(Full::new(Bytes::from(payload)))?;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let res = client
+        .request(req)
+        .await
+        .with_context(|| format!("cannot reach invokd at {}", args.endpoint))?;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await?.to_bytes();
+    if args.log {
+        if let Some(log) = headers
+            .get("x-amz-log-result")
+            .and_then(|v| v.to_str().ok())
+        {
+            let text = base64::engine::general_purpose::STANDARD
+                .decode(log)
+                .unwrap_or_default();
+            eprint!("{}", String::from_utf8_lossy(&text));
+        }
+    }
+    if !status.is_success() {
+        let kind = headers
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("error");
+        bail!("{kind} ({status}): {}", String::from_utf8_lossy(&body));
+    }
+    println!("{}", String::from_utf8_lossy(&body));
+    if headers.contains_key("x-amz-function-error") {
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// Function name.
+    function: String,
+    /// Keep printing new lines as they are written.
+    #[arg(long, short)]
+    follow: bool,
+    /// invokd's data directory.
+    #[arg(long, env = "INVOKD_DATA_DIR", default_value = ".invokd")]
+    data_dir: PathBuf,
+}
+
+/// Prints every stream of the function, oldest first; with `--follow`, then keeps printing what
+/// is appended (and new streams) until interrupted.
+pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
+    let dir = args.data_dir.join("logs").join(&args.function);
+    if !dir.is_dir() && !args.follow {
+        bail!(
+            "no logs for function {} in {}",
+            args.function,
+            args.data_dir.display()
+        );
+    }
+    let mut offsets: std::collections::BTreeMap<PathBuf, u64> = Default::default();
+    loop {
+        let mut streams: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+                    .map(|e| {
+                        (
+                            e.metadata()
+                                .and_then(|m| m.modified())
+                                .unwrap_or(std::time::UNIX_EPOCH),
+                            e.path(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        streams.sort();
+        for (_, path) in streams {
+            let data = std::fs::read(&path).unwrap_or_default();
+            let seen = offsets.entry(path).or_insert(0);
+            let start = if (*seen as usize) <= data.len() {
+                *seen as usize
+            } else {
+                0
+            };
+            if start < data.len() {
+                use std::io::Write;
+                std::io::stdout().write_all(&data[start..])?;
+            }
+            *seen = data.len() as u64;
+        }
+        if !args.follow {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,202 @@
+//! Configuration of `invokd serve`: flags > `INVOKD_*` variables > TOML file > defaults,
+//! validated into [`Config`] before anything binds or opens.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use invokd_engine::EngineConfig;
+use invokd_model::Scope;
+use serde::Deserialize;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (flag names with `_` for `-`).
+    #[arg(long, env = "INVOKD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to serve the Lambda API on [default: 127.0.0.1:9001].
+    #[arg(long, env = "INVOKD_LISTEN")]
+    listen: Option<String>,
+    /// Directory for the database, code packages and logs [default: ./.invokd].
+    #[arg(long, env = "INVOKD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Region used in every ARN [default: us-east-1].
+    #[arg(long, env = "INVOKD_REGION")]
+    region: Option<String>,
+    /// Account id used in every ARN [default: 000000000000].
+    #[arg(long, env = "INVOKD_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// Python interpreter (with awslambdaric installed) for python3.x functions [default: python3].
+    #[arg(long, env = "INVOKD_PYTHON")]
+    python: Option<PathBuf>,
+    /// Seconds an idle execution environment is kept [default: 600].
+    #[arg(long, env = "INVOKD_IDLE_TIMEOUT")]
+    idle_timeout: Option<u64>,
+    /// Seconds a runtime may take to initialise [default: 10].
+    #[arg(long, env = "INVOKD_INIT_TIMEOUT")]
+    init_timeout: Option<u64>,
+    /// Total MemorySize (MB) of environments that may exist at once [default: 3/4 of RAM].
+    #[arg(long, env = "INVOKD_MEMORY_BUDGET_MB")]
+    memory_budget_mb: Option<u32>,
+    /// Account concurrency limit [default: 1000].
+    #[arg(long, env = "INVOKD_ACCOUNT_CONCURRENCY")]
+    account_concurrency: Option<u32>,
+    /// Milliseconds between SIGTERM and SIGKILL when an environment stops [default: 500].
+    #[arg(long, env = "INVOKD_SHUTDOWN_GRACE_MS")]
+    shutdown_grace_ms: Option<u64>,
+    /// Serve on a non-loopback address without authentication.
+    #[arg(long, env = "INVOKD_ALLOW_ANONYMOUS")]
+    allow_anonymous: bool,
+    /// More logging: -v info, -vv debug (RUST_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+/// The TOML file: the same settings, all optional; unknown keys are refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    region: Option<String>,
+    account_id: Option<String>,
+    python: Option<PathBuf>,
+    idle_timeout: Option<u64>,
+    init_timeout: Option<u64>,
+    memory_budget_mb: Option<u32>,
+    account_concurrency: Option<u32>,
+    shutdown_grace_ms: Option<u64>,
+    allow_anonymous: Option<bool>,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub engine: EngineConfig,
+    pub verbosity: u8,
+}
+
+impl Config {
+    pub fn load(args: ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let listen_raw = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:9001".into());
+        let listen: SocketAddr = listen_raw.parse().map_err(|_| {
+            anyhow::anyhow!("invalid configuration: listen address {listen_raw:?} is not ADDR:PORT (for example 127.0.0.1:9001)")
+        })?;
+        let allow_anonymous = args.allow_anonymous || file.allow_anonymous.unwrap_or(false);
+        if !listen.ip().is_loopback() && !allow_anonymous {
+            bail!(
+                "invalid configuration: refusing to serve on {listen} without authentication. In local mode invokd accepts any credentials, \
+                 so it only listens on loopback; pass --allow-anonymous to serve {listen} anyway"
+            );
+        }
+        let region = args
+            .region
+            .or(file.region)
+            .unwrap_or_else(|| "us-east-1".into());
+        if !is_region(&region) {
+            bail!("invalid configuration: region {region:?} is not a region name like us-east-1");
+        }
+        let account_id = args
+            .account_id
+            .or(file.account_id)
+            .unwrap_or_else(|| "000000000000".into());
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("invalid configuration: account id {account_id:?} must be 12 digits");
+        }
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(".invokd"));
+        std::fs::create_dir_all(&data_dir).with_context(|| {
+            format!(
+                "invalid configuration: cannot create data directory {}",
+                data_dir.display()
+            )
+        })?;
+        let mut engine = EngineConfig::new(Scope::new(region, account_id), data_dir);
+        if let Some(p) = args.python.or(file.python) {
+            engine.python = p.into_os_string();
+        }
+        if let Some(s) = args.idle_timeout.or(file.idle_timeout) {
+            if s == 0 {
+                bail!("invalid configuration: idle timeout must be at least 1 second");
+            }
+            engine.idle_timeout = Duration::from_secs(s);
+        }
+        if let Some(s) = args.init_timeout.or(file.init_timeout) {
+            if s == 0 {
+                bail!("invalid configuration: init timeout must be at least 1 second");
+            }
+            engine.init_timeout = Duration::from_secs(s);
+        }
+        if let Some(mb) = args.memory_budget_mb.or(file.memory_budget_mb) {
+            if mb < 128 {
+                bail!(
+                    "invalid configuration: memory budget must be at least 128 MB (one environment)"
+                );
+            }
+            engine.memory_budget_mb = mb;
+        }
+        if let Some(n) = args.account_concurrency.or(file.account_concurrency) {
+            if n == 0 {
+                bail!("invalid configuration: account concurrency must be at least 1");
+            }
+            engine.account_concurrency = n;
+        }
+        if let Some(ms) = args.shutdown_grace_ms.or(file.shutdown_grace_ms) {
+            engine.shutdown_grace = Duration::from_millis(ms);
+        }
+        Ok(Config {
+            listen,
+            engine,
+            verbosity: args.verbose,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "invalid configuration: cannot read config file {}",
+            path.display()
+        )
+    })?;
+    toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("invalid configuration in {}: {e}", path.display()))
+}
+
+/// `[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d`, as in Lambda ARNs.
+fn is_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    let n = parts.len();
+    n >= 3
+        && parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts[1..n - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[n - 1].len() == 1
+        && parts[n - 1].bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_region;
+
+    #[test]
+    fn regions() {
+        assert!(is_region("us-east-1"));
+        assert!(is_region("us-gov-west-1"));
+        assert!(!is_region("useast1"));
+        assert!(!is_region("us-east-12"));
+    }
+}

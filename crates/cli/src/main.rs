@@ -1,0 +1,119 @@
+//! The `invokd` binary: `serve` runs the service; `invoke` and `logs` are friendly clients.
+//!
+//! Configuration is read from flags, `INVOKD_*` environment variables and an optional TOML file
+//! (in that order of precedence), validated into one [`config::Config`] before anything binds a
+//! port or opens a database, and handed to the engine and the server.
+
+mod client;
+mod config;
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+/// A self-hosted, AWS-Lambda-compatible function service.
+#[derive(Debug, Parser)]
+#[command(name = "invokd", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the Lambda API (default: http://127.0.0.1:9001, state in ./.invokd).
+    Serve(config::ServeArgs),
+    /// Invoke a function and print its response.
+    Invoke(client::InvokeArgs),
+    /// Print a function's logs.
+    Logs(client::LogsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("invokd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = config::Config::load(args)?;
+            init_logging(config.verbosity);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(serve(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Invoke(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(client::invoke(args))
+        }
+        Command::Logs(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(client::logs(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(verbosity: u8) {
+    let default = match verbosity {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(config: config::Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    let mut engine_config = config.engine.clone();
+    engine_config.self_endpoint = Some(format!("http://{local}"));
+    let engine = invokd_engine::Engine::start(
+        engine_config,
+        std::sync::Arc::new(invokd_server::RuntimeApiHttp),
+    )
+    .await
+    .context("starting the engine")?;
+    eprintln!(
+        "invokd: serving the Lambda API on http://{local} (data in {})",
+        config.engine.data_dir.display()
+    );
+    invokd_server::run(engine.clone(), listener, shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("stopping execution environments");
+    engine.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}

@@ -1,0 +1,85 @@
+//! Everything an engine operation can refuse, with the context a client needs.
+//!
+//! Variants name *what* went wrong in domain terms; `server/src/error.rs` alone decides which AWS
+//! exception each becomes. Function errors are not here: a function that fails is a successful
+//! invocation with an error body.
+
+use invokd_model::Violations;
+
+/// Which limit a throttled invocation hit (`TooManyRequestsException.Reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleReason {
+    /// The account-wide concurrency pool is exhausted.
+    ConcurrentInvocationLimitExceeded,
+    /// The function's reserved concurrency is exhausted (or zero).
+    ReservedFunctionConcurrentInvocationLimitExceeded,
+    /// The host's memory budget for environments is spent.
+    HostCapacityExceeded,
+}
+
+impl ThrottleReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThrottleReason::ConcurrentInvocationLimitExceeded => {
+                "ConcurrentInvocationLimitExceeded"
+            }
+            ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded => {
+                "ReservedFunctionConcurrentInvocationLimitExceeded"
+            }
+            ThrottleReason::HostCapacityExceeded => "ConcurrentInvocationLimitExceeded",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Members broke model constraints (`ValidationException`).
+    #[error(transparent)]
+    Validation(#[from] Violations),
+    /// A parameter is unusable (`InvalidParameterValueException`), in AWS's words.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// The request body or a header is malformed (`InvalidRequestContentException`).
+    #[error("{0}")]
+    InvalidRequestContent(String),
+    /// No such function, version or alias; carries the ARN AWS prints.
+    #[error("Function not found: {0}")]
+    FunctionNotFound(String),
+    /// The ARN names another region.
+    #[error("Functions from '{arn_region}' are not reachable in this region ('{region}')")]
+    WrongRegion { arn_region: String, region: String },
+    /// The ARN names another account, which the caller may not reach.
+    #[error("cross-account access to {0} is not allowed")]
+    OtherAccount(String),
+    /// CreateFunction for a name in use.
+    #[error("Function already exist: {0}")]
+    FunctionExists(String),
+    /// The `RevisionId` given is not the current one.
+    #[error(
+        "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+    )]
+    RevisionMismatch,
+    /// A conflicting state (`ResourceConflictException`), in AWS's words.
+    #[error("{0}")]
+    Conflict(String),
+    /// A request or package over a size limit (`RequestEntityTooLargeException`).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The invocation cannot be admitted now.
+    #[error("Rate Exceeded.")]
+    Throttled(ThrottleReason),
+    /// The function's runtime cannot run on this host (`InvalidRuntimeException`).
+    #[error("{0}")]
+    InvalidRuntime(String),
+    /// The service is stopping.
+    #[error("the service is shutting down")]
+    ShuttingDown,
+    /// Durable state failed; details are for the log only.
+    #[error("store: {0}")]
+    Store(#[from] invokd_store::Error),
+    /// Anything else internal; details are for the log only.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,771 @@
+//! The invoke path: resolve the function, validate the call, run it in an environment.
+//!
+//! A synchronous invocation takes an environment from its version's pool (starting a runtime if
+//! the environment has none), delivers the event at the environment's rendezvous and waits for
+//! the runtime's answer until the function's deadline. Every platform failure (timeout, crash,
+//! out of memory, oversized response, init failure) becomes the error payload AWS returns with
+//! `X-Amz-Function-Error: Unhandled`. The payload is the caller's `Bytes` all the way to the
+//! runtime's socket; nothing here copies or re-serialises it.
+//!
+//! If the caller goes away mid-invocation the invocation still runs to its end, as on AWS, and
+//! only then is the environment given back (see [`InFlight`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use invokd_model::{
+    FunctionError, InvocationType, InvokeOutcome, InvokeRequest, LogType, Qualifier, VersionId,
+};
+use invokd_supervisor::{ExitReason, LaunchError};
+use serde::Deserialize;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::env::{Env, StartError};
+use crate::error::{Error, Result};
+use crate::ids::{now_ms, trace_header, uuid};
+use crate::pool::{Lease, Pool};
+use crate::registry::FunctionEntry;
+use crate::rendezvous::{Event, InitOutcome, Reply};
+use crate::{Engine, MAX_RESPONSE_BYTES};
+
+/// Largest synchronous request payload.
+pub const MAX_SYNC_PAYLOAD: usize = 6_291_456;
+/// Largest `Event` payload.
+pub const MAX_EVENT_PAYLOAD: usize = 1_048_576;
+/// Largest `X-Amz-Client-Context`, in bytes of base64.
+pub const MAX_CLIENT_CONTEXT: usize = 3583;
+
+/// A resolved invocation target.
+pub(crate) struct Target {
+    pub entry: Arc<FunctionEntry>,
+    pub version: VersionId,
+    pub pool: Arc<Pool>,
+    /// The function ARN as the caller addressed it (`Lambda-Runtime-Invoked-Function-Arn`).
+    pub invoked_arn: String,
+}
+
+impl Engine {
+    /// Invoke.
+    pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome> {
+        let target = self.resolve_invoke(&req)?;
+        check_payload(req.invocation_type, &req.payload)?;
+        let client_context = decode_client_context(req.client_context.as_deref())?;
+        if req.durable_execution_name.is_some() {
+            return Err(Error::InvalidParameter(
+                "Durable functions are not supported by invokd yet: remove X-Amz-Durable-Execution-Name.".into(),
+            ));
+        }
+        self.check_tenant(&target, req.tenant_id.as_deref())?;
+        match req.invocation_type {
+            InvocationType::DryRun => Ok(InvokeOutcome::DryRun { request_id: uuid() }),
+            InvocationType::Event => Err(Error::InvalidParameter(
+                "Event invocations are not available in this build of invokd.".into(),
+            )),
+            InvocationType::RequestResponse => self.run_sync(target, req, client_context).await,
+        }
+    }
+
+    fn check_tenant(&self, target: &Target, tenant: Option<&str>) -> Result<()> {
+        let arn = || {
+            self.scope()
+                .function_arn(target.entry.function.name.as_str())
+        };
+        match (target.pool.record().config.tenancy, tenant) {
+            (Some(_), None) => Err(Error::InvalidParameter(format!(
+                "The function {} has tenant isolation mode PER_TENANT: a tenant ID (X-Amz-Tenant-Id) is required.",
+                arn()
+            ))),
+            (None, Some(_)) => Err(Error::InvalidParameter(format!(
+                "The function {} does not have tenant isolation enabled: remove the tenant ID (X-Amz-Tenant-Id).",
+                arn()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Resolves the function, version or alias an Invoke addresses.
+    pub(crate) fn resolve_invoke(&self, req: &InvokeRequest) -> Result<Target> {
+        let r = &req.function;
+        let q = Self::effective_qualifier(r, req.qualifier.as_deref())?;
+        self.check_scope(r)?;
+        let scope = self.scope();
+        let not_found = || {
+            Error::FunctionNotFound(scope.qualified_arn(&r.name, q.as_deref().unwrap_or("$LATEST")))
+        };
+        let entry = self.inner.registry.get(&r.name).ok_or_else(not_found)?;
+        let version = match q.as_deref().map(Qualifier::interpret) {
+            None | Some(Qualifier::Latest) => VersionId::Latest,
+            Some(Qualifier::Version(n)) => {
+                if !entry.function.versions.contains_key(&n) {
+                    return Err(not_found());
+                }
+                VersionId::Published(n)
+            }
+            Some(Qualifier::Alias(a)) => {
+                let alias = entry.function.aliases.get(&a).ok_or_else(not_found)?;
+                pick_weighted(alias.function_version, &alias.additional_version_weights)
+            }
+        };
+        let pool = entry.pools.get(&version).cloned().ok_or_else(not_found)?;
+        let invoked_arn = match &q {
+            Some(q) => scope.qualified_arn(&r.name, q),
+            None => scope.function_arn(&r.name),
+        };
+        Ok(Target {
+            entry,
+            version,
+            pool,
+            invoked_arn,
+        })
+    }
+
+    async fn run_sync(
+        &self,
+        t: Target,
+        req: InvokeRequest,
+        client_context: Option<String>,
+    ) -> Result<InvokeOutcome> {
+        let config = &t.pool.record().config;
+        let timeout = Duration::from_secs(u64::from(config.timeout));
+        let mut lease = t.pool.acquire().await?;
+        let env = lease.env.clone();
+        let call = Call {
+            request_id: uuid(),
+            version: t.version,
+            memory_size: config.memory_size,
+            tail: req.log_type == LogType::Tail,
+        };
+        let payload = if req.payload.iter().all(u8::is_ascii_whitespace) {
+            Bytes::from_static(b"{}")
+        } else {
+            req.payload
+        };
+        let trace_id = trace_header(req.trace_header.as_deref());
+        let mut report = Report::default();
+        let mut started = false;
+        // A runtime that dies after its last answer is found dead only when the next event is
+        // delivered; that event was never seen by it, so it is delivered once more to a fresh one.
+        let mut redelivered = false;
+        loop {
+            if !env.is_running() {
+                match self.start_runtime(&env).await {
+                    Start::Ready(init) => report.init += init,
+                    Start::Failed(ending, init) => {
+                        report.init += init;
+                        call.begin_log(&env);
+                        return Ok(self.finish(lease, &call, report, ending));
+                    }
+                    Start::Refused(e) => return Err(e),
+                }
+            }
+            if !started {
+                call.begin_log(&env);
+                started = true;
+            }
+            let begun = Instant::now();
+            let deadline = begun + timeout;
+            let event = Event {
+                request_id: call.request_id.clone(),
+                invocation_id: uuid(),
+                deadline_ms: now_ms() + timeout.as_millis() as i64,
+                invoked_function_arn: t.invoked_arn.clone(),
+                trace_id: trace_id.clone(),
+                client_context: client_context.clone(),
+                cognito_identity: None,
+                tenant_id: req.tenant_id.clone(),
+                payload: payload.clone(),
+            };
+            let (tx, rx) = oneshot::channel();
+            env.rendezvous.deliver(event, tx);
+            let mut flight = InFlight {
+                engine: self.clone(),
+                rx: Some(rx),
+                lease: Some(lease),
+                deadline,
+                timeout,
+                call: call.clone(),
+                report: report.clone(),
+                begun,
+            };
+            let reply = flight.wait().await;
+            lease = flight
+                .lease
+                .take()
+                .expect("the lease stays with the flight until it lands");
+            report.duration += begun.elapsed();
+            let ending = match reply {
+                Some(Reply::Exited {
+                    delivered: false, ..
+                }) if !redelivered => {
+                    redelivered = true;
+                    continue;
+                }
+                Some(reply) => Ending::from(reply),
+                None => {
+                    env.rendezvous.time_out(&call.request_id);
+                    kill_and_wait(&env).await;
+                    Ending::Timeout(timeout)
+                }
+            };
+            return Ok(self.finish(lease, &call, report, ending));
+        }
+    }
+
+    /// Starts a runtime in `env` and waits for it to poll for its first event.
+    async fn start_runtime(&self, env: &Env) -> Start {
+        let begun = Instant::now();
+        let ready = env.start();
+        match tokio::time::timeout(self.inner.pools.init_timeout, ready).await {
+            Ok(Ok(InitOutcome::Ready)) => Start::Ready(begun.elapsed()),
+            Ok(Ok(InitOutcome::InitError { error_type, body })) => {
+                kill_and_wait(env).await;
+                Start::Failed(Ending::InitError { error_type, body }, begun.elapsed())
+            }
+            Ok(Ok(InitOutcome::Exited { reason, oom })) => {
+                Start::Failed(Ending::Exited { reason, oom }, begun.elapsed())
+            }
+            Ok(Ok(InitOutcome::Failed(e))) => match e {
+                StartError::Launch(
+                    e @ (LaunchError::PythonClientMissing { .. }
+                    | LaunchError::UnsupportedFamily(_)),
+                ) => {
+                    tracing::warn!(
+                        error = %e,
+                        hint = "install the runtime interface client (pip install awslambdaric) for the interpreter given by --python",
+                        "cannot start runtime"
+                    );
+                    Start::Refused(Error::InvalidRuntime(match e {
+                        LaunchError::PythonClientMissing { python, .. } => format!(
+                            "The Python runtime interface client (awslambdaric) is not installed for {python}. Install it with `pip install awslambdaric` or point invokd at an interpreter that has it (--python)."
+                        ),
+                        other => format!("The runtime cannot run on this invokd host: {other}."),
+                    }))
+                }
+                StartError::Launch(e) => {
+                    Start::Failed(Ending::InvalidEntrypoint(e.to_string()), begun.elapsed())
+                }
+                StartError::Spawn(e) => Start::Failed(
+                    Ending::InvalidEntrypoint(format!("fork/exec: {e}")),
+                    begun.elapsed(),
+                ),
+                StartError::Unpack(e) => {
+                    Start::Refused(Error::Internal(format!("unpacking the package: {e}")))
+                }
+            },
+            Ok(Err(_)) => Start::Refused(Error::ShuttingDown),
+            Err(_) => {
+                // Init outlived its limit: like AWS, kill it and let the invocation run a fresh
+                // init within its own timeout ("suppressed init").
+                kill_and_wait(env).await;
+                env.log.append(
+                    format!(
+                        "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout\n",
+                        ms(begun.elapsed())
+                    )
+                    .as_bytes(),
+                );
+                let _ready = env.start();
+                Start::Ready(Duration::ZERO)
+            }
+        }
+    }
+
+    /// Writes the END and REPORT lines, gives the environment back and builds the response.
+    fn finish(&self, lease: Lease, call: &Call, report: Report, ending: Ending) -> InvokeOutcome {
+        let env = &lease.env;
+        env.drain_output();
+        let outcome = ending.outcome(&call.request_id);
+        if let Some(line) = &outcome.log_line {
+            env.log.append(line.as_bytes());
+        }
+        env.log
+            .append(format!("END RequestId: {}\n", call.request_id).as_bytes());
+        let memory = env.max_memory_mb(self.inner.pools.clock_ms(), call.tail);
+        env.log.append(
+            report
+                .line(call, memory, outcome.status.as_deref())
+                .as_bytes(),
+        );
+        env.log.flush();
+        let log_result = call.tail.then(|| BASE64.encode(env.log.take_capture()));
+        drop(lease);
+        InvokeOutcome::Response {
+            request_id: call.request_id.clone(),
+            executed_version: call.version,
+            body: outcome.body,
+            function_error: outcome.function_error.then_some(FunctionError::Unhandled),
+            log_result,
+        }
+    }
+}
+
+/// Kills the runtime of `env` and waits until it is gone.
+async fn kill_and_wait(env: &Env) {
+    let _ = env.kill().await;
+}
+
+enum Start {
+    Ready(Duration),
+    /// The runtime could not start; the invocation ends with this error payload.
+    Failed(Ending, Duration),
+    /// The invocation is refused with an API error.
+    Refused(Error),
+}
+
+/// What identifies one invocation in logs and responses.
+#[derive(Debug, Clone)]
+struct Call {
+    request_id: String,
+    version: VersionId,
+    memory_size: u32,
+    tail: bool,
+}
+
+impl Call {
+    /// Writes the START line; with Tail, the capture begins here, so that init output and
+    /// INIT_* lines stay out of the tail, as on AWS.
+    fn begin_log(&self, env: &Env) {
+        env.drain_output();
+        if self.tail {
+            env.log.start_capture();
+        }
+        env.log.append(
+            format!(
+                "START RequestId: {} Version: {}\n",
+                self.request_id, self.version
+            )
+            .as_bytes(),
+        );
+    }
+}
+
+/// Timings for the REPORT line.
+#[derive(Debug, Clone, Default)]
+struct Report {
+    init: Duration,
+    duration: Duration,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+impl Report {
+    fn line(&self, call: &Call, max_memory_mb: u64, status: Option<&str>) -> String {
+        let duration = ms(self.duration);
+        let init = ms(self.init);
+        // Since 2025-08 the init phase is billed for every function.
+        let billed = (duration + init).ceil().max(1.0) as u64;
+        let mut line = format!(
+            "REPORT RequestId: {}\tDuration: {duration:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\tMax Memory Used: {max_memory_mb} MB\t",
+            call.request_id, call.memory_size
+        );
+        if !self.init.is_zero() {
+            line.push_str(&format!("Init Duration: {init:.2} ms\t"));
+        }
+        if let Some(status) = status {
+            line.push_str(status);
+            line.push('\t');
+        }
+        line.push('\n');
+        line
+    }
+}
+
+/// How an invocation ended.
+#[derive(Debug)]
+enum Ending {
+    Response(Bytes),
+    /// The runtime reported an invocation error.
+    FunctionError {
+        error_type: Option<String>,
+        body: Bytes,
+    },
+    /// The runtime reported an init error.
+    InitError {
+        error_type: Option<String>,
+        body: Bytes,
+    },
+    Exited {
+        reason: ExitReason,
+        oom: bool,
+    },
+    TooLarge,
+    Timeout(Duration),
+    /// The runtime could not be started from the package.
+    InvalidEntrypoint(String),
+}
+
+impl From<Reply> for Ending {
+    fn from(r: Reply) -> Ending {
+        match r {
+            Reply::Response(b) => Ending::Response(b),
+            Reply::Error { error_type, body } => Ending::FunctionError { error_type, body },
+            Reply::TooLarge => Ending::TooLarge,
+            Reply::Exited { reason, oom, .. } => Ending::Exited { reason, oom },
+        }
+    }
+}
+
+struct Outcome {
+    body: Bytes,
+    function_error: bool,
+    /// `Status: ...` fields of the REPORT line.
+    status: Option<String>,
+    /// A platform line logged before END.
+    log_line: Option<String>,
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn error_body(error_type: &str, message: &str) -> Bytes {
+    Bytes::from(format!(
+        "{{\"errorType\":{},\"errorMessage\":{}}}",
+        json_str(error_type),
+        json_str(message)
+    ))
+}
+
+/// A runtime's error post with no body: built from its error-type header, as AWS does.
+fn runtime_error_body(error_type: Option<String>, body: Bytes) -> Bytes {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        error_body(error_type.as_deref().unwrap_or("Unhandled"), "")
+    } else {
+        body
+    }
+}
+
+impl Ending {
+    fn outcome(self, request_id: &str) -> Outcome {
+        let plain = |body: Bytes, function_error: bool| Outcome {
+            body,
+            function_error,
+            status: None,
+            log_line: None,
+        };
+        match self {
+            Ending::Response(b) => plain(b, false),
+            Ending::FunctionError { error_type, body } => {
+                plain(runtime_error_body(error_type, body), true)
+            }
+            Ending::InitError { error_type, body } => Outcome {
+                status: Some(format!(
+                    "Status: error\tError Type: {}",
+                    error_type.as_deref().unwrap_or("Runtime.InitError")
+                )),
+                ..plain(runtime_error_body(error_type, body), true)
+            },
+            Ending::Exited { reason, oom } => {
+                let error_type = if oom {
+                    "Runtime.OutOfMemory"
+                } else {
+                    "Runtime.ExitError"
+                };
+                let message = if reason.is_clean() {
+                    format!(
+                        "RequestId: {request_id} Error: Runtime exited without providing a reason"
+                    )
+                } else {
+                    format!(
+                        "RequestId: {request_id} Error: Runtime exited with error: {}",
+                        reason.aws_text()
+                    )
+                };
+                Outcome {
+                    log_line: Some(format!("{message}\n{error_type}\n")),
+                    status: Some(format!("Status: error\tError Type: {error_type}")),
+                    ..plain(error_body(error_type, &message), true)
+                }
+            }
+            Ending::TooLarge => plain(
+                Bytes::from(format!(
+                    "{{\"errorMessage\":\"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).\",\"errorType\":\"Function.ResponseSizeTooLarge\"}}"
+                )),
+                true,
+            ),
+            Ending::Timeout(t) => {
+                let message = format!(
+                    "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+                    t.as_secs_f64()
+                );
+                Outcome {
+                    log_line: Some(format!(
+                        "{} {request_id} Task timed out after {:.2} seconds\n",
+                        crate::ids::iso_now(),
+                        t.as_secs_f64()
+                    )),
+                    status: Some("Status: timeout".into()),
+                    ..plain(error_body("Sandbox.Timedout", &message), true)
+                }
+            }
+            Ending::InvalidEntrypoint(detail) => {
+                let message = format!("RequestId: {request_id} Error: {detail}");
+                Outcome {
+                    log_line: Some(format!("{message}\nRuntime.InvalidEntrypoint\n")),
+                    status: Some("Status: error\tError Type: Runtime.InvalidEntrypoint".into()),
+                    ..plain(error_body("Runtime.InvalidEntrypoint", &message), true)
+                }
+            }
+        }
+    }
+}
+
+/// An invocation handed to a runtime and not yet answered. If the caller's future is dropped
+/// (the client went away), the invocation is still seen through to its end in a task of its own,
+/// and only then is the environment given back: an environment is never reused while a runtime
+/// may still be working on someone's event.
+struct InFlight {
+    engine: Engine,
+    rx: Option<oneshot::Receiver<Reply>>,
+    lease: Option<Lease>,
+    deadline: Instant,
+    timeout: Duration,
+    call: Call,
+    report: Report,
+    begun: Instant,
+}
+
+impl InFlight {
+    /// The runtime's answer, or `None` at the deadline.
+    async fn wait(&mut self) -> Option<Reply> {
+        let rx = self.rx.as_mut().expect("waited once");
+        let reply = match tokio::time::timeout_at(self.deadline, rx).await {
+            Ok(Ok(reply)) => Some(reply),
+            // The environment went away without a word (shutdown): report it as an exit.
+            Ok(Err(_)) => Some(Reply::Exited {
+                reason: ExitReason::Signaled(9),
+                oom: false,
+                delivered: true,
+            }),
+            Err(_) => None,
+        };
+        self.rx = None;
+        reply
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let (Some(rx), Some(lease)) = (self.rx.take(), self.lease.take()) else {
+            return;
+        };
+        let engine = self.engine.clone();
+        let (deadline, timeout, call, mut report, begun) = (
+            self.deadline,
+            self.timeout,
+            self.call.clone(),
+            self.report.clone(),
+            self.begun,
+        );
+        engine.inner.tracker.clone().spawn(async move {
+            let ending = match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(reply)) => Ending::from(reply),
+                Ok(Err(_)) => Ending::Exited {
+                    reason: ExitReason::Signaled(9),
+                    oom: false,
+                },
+                Err(_) => {
+                    lease.env.rendezvous.time_out(&call.request_id);
+                    kill_and_wait(&lease.env).await;
+                    Ending::Timeout(timeout)
+                }
+            };
+            report.duration += begun.elapsed();
+            engine.finish(lease, &call, report, ending);
+        });
+    }
+}
+
+/// Picks the version of a weighted alias for one invocation.
+fn pick_weighted(primary: VersionId, weights: &std::collections::BTreeMap<u64, f64>) -> VersionId {
+    if weights.is_empty() {
+        return primary;
+    }
+    let mut r: f64 = rand::random();
+    for (v, w) in weights {
+        if r < *w {
+            return VersionId::Published(*v);
+        }
+        r -= w;
+    }
+    primary
+}
+
+/// Checks the payload's size for the invocation type, and that it is JSON.
+pub fn check_payload(kind: InvocationType, payload: &[u8]) -> Result<()> {
+    let len = payload.len();
+    if kind == InvocationType::Event && len > MAX_EVENT_PAYLOAD {
+        return Err(Error::TooLarge(format!(
+            "{len} byte payload is too large for the Event invocation type (limit {MAX_EVENT_PAYLOAD} bytes)"
+        )));
+    }
+    if len > MAX_SYNC_PAYLOAD {
+        return Err(Error::TooLarge(format!(
+            "Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"
+        )));
+    }
+    check_json(payload)
+}
+
+/// Accepts what AWS's parser accepts: any JSON value, an empty body, trailing content.
+fn check_json(payload: &[u8]) -> Result<()> {
+    if payload.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    serde::de::IgnoredAny::deserialize(&mut de)
+        .map(|_| ())
+        .map_err(|e| {
+            Error::InvalidRequestContent(format!(
+                "Could not parse request body into json: Could not parse payload into json: {}",
+                jackson_message(payload, &e)
+            ))
+        })
+}
+
+/// Words a parse error the way AWS's (Jackson) parser does.
+fn jackson_message(payload: &[u8], e: &serde_json::Error) -> String {
+    let (line, column) = (e.line(), e.column());
+    let location = format!(
+        "\n at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: {line}, column: {column}]"
+    );
+    if e.is_eof() {
+        return format!("Unexpected end-of-input{location}");
+    }
+    let text_line = payload
+        .split(|b| *b == b'\n')
+        .nth(line.saturating_sub(1))
+        .unwrap_or_default();
+    let offending = text_line.get(column.saturating_sub(1)).copied();
+    if offending.is_some_and(|b| b.is_ascii_alphabetic()) {
+        // Jackson reads a bare word whole before refusing it.
+        let at = column.saturating_sub(1);
+        let is_word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+        let start = text_line[..at]
+            .iter()
+            .rposition(|b| !is_word(b))
+            .map_or(0, |i| i + 1);
+        let end = text_line[at..]
+            .iter()
+            .position(|b| !is_word(b))
+            .map_or(text_line.len(), |i| at + i);
+        let token = String::from_utf8_lossy(&text_line[start..end]);
+        return format!(
+            "Unrecognized token '{token}': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')\n at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: {line}, column: {}]",
+            end + 1
+        );
+    }
+    match offending {
+        Some(b) if b >= 0x80 => format!("Invalid UTF-8 start byte 0x{b:x}{location}"),
+        Some(b) if b < 0x20 => format!(
+            "Unexpected character ((CTRL-CHAR, code {b})): expected a valid value (JSON String, Number, Array, Object or token 'null', 'true' or 'false'){location}"
+        ),
+        Some(b) => format!(
+            "Unexpected character ('{}' (code {b})): expected a valid value (JSON String, Number, Array, Object or token 'null', 'true' or 'false'){location}",
+            b as char
+        ),
+        None => format!("{e}{location}"),
+    }
+}
+
+/// Decodes `X-Amz-Client-Context` (base64 of a JSON object) into the JSON text runtimes get.
+pub fn decode_client_context(cc: Option<&str>) -> Result<Option<String>> {
+    let Some(cc) = cc else { return Ok(None) };
+    if cc.len() > MAX_CLIENT_CONTEXT {
+        return Err(Error::InvalidRequestContent(format!(
+            "Client context must be at most {MAX_CLIENT_CONTEXT} bytes of Base64-encoded JSON."
+        )));
+    }
+    let invalid = || {
+        Error::InvalidRequestContent(
+            "Client context must be a valid Base64-encoded JSON object.".into(),
+        )
+    };
+    let decoded = BASE64.decode(cc.trim()).map_err(|_| invalid())?;
+    let value: serde_json::Value = serde_json::from_slice(&decoded).map_err(|_| invalid())?;
+    if !value.is_object() {
+        return Err(invalid());
+    }
+    String::from_utf8(decoded).map(Some).map_err(|_| invalid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_limits() {
+        assert!(
+            check_payload(
+                InvocationType::RequestResponse,
+                &vec![b' '; MAX_SYNC_PAYLOAD]
+            )
+            .is_ok()
+        );
+        let e = check_payload(
+            InvocationType::RequestResponse,
+            &vec![b' '; MAX_SYNC_PAYLOAD + 1],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+        );
+        let e =
+            check_payload(InvocationType::Event, &vec![b' '; MAX_EVENT_PAYLOAD + 1]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "1048577 byte payload is too large for the Event invocation type (limit 1048576 bytes)"
+        );
+    }
+
+    #[test]
+    fn json_checks_match_aws_leniency() {
+        assert!(check_json(b"").is_ok());
+        assert!(check_json(b"\"a string\"").is_ok());
+        assert!(check_json(b"{} trailing").is_ok());
+        let e = check_json(b"'test'").unwrap_err().to_string();
+        assert!(
+            e.starts_with("Could not parse request body into json: Could not parse payload into json: Unexpected character (''' (code 39))"),
+            "{e}"
+        );
+        assert!(e.ends_with("line: 1, column: 1]"), "{e}");
+        let e = check_json(b"notjson").unwrap_err().to_string();
+        assert!(e.ends_with("Unrecognized token 'notjson': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')\n at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: 1, column: 8]"), "{e}");
+    }
+
+    #[test]
+    fn client_context() {
+        let cc = BASE64.encode(r#"{"custom":{"a":"b"}}"#);
+        assert_eq!(
+            decode_client_context(Some(&cc)).unwrap().as_deref(),
+            Some(r#"{"custom":{"a":"b"}}"#)
+        );
+        assert!(decode_client_context(Some("not base64!")).is_err());
+        assert!(decode_client_context(Some(&BASE64.encode("[1]"))).is_err());
+    }
+
+    #[test]
+    fn report_line_format() {
+        let call = Call {
+            request_id: "id".into(),
+            version: VersionId::Latest,
+            memory_size: 128,
+            tail: false,
+        };
+        let r = Report {
+            init: Duration::from_micros(110_100),
+            duration: Duration::from_micros(3010),
+        };
+        assert_eq!(
+            r.line(&call, 36, None),
+            "REPORT RequestId: id\tDuration: 3.01 ms\tBilled Duration: 114 ms\tMemory Size: 128 MB\tMax Memory Used: 36 MB\tInit Duration: 110.10 ms\t\n"
+        );
+    }
+}

@@ -1,0 +1,501 @@
+//! Environment pools: the environments of one function version, and the host's capacity.
+//!
+//! A pool hands out idle environments most-recently-used first (the warmest process, and the one
+//! whose memory is most likely still in cache) and starts a new one when none is idle, within the
+//! host's memory budget ([`PoolContext::capacity`], counted in MB of `MemorySize`). When the budget
+//! is spent, the least recently used idle environment of *any* pool is retired to make room;
+//! only when nothing is idle is the invocation throttled. A reaper retires environments idle
+//! longer than the idle timeout. A retired pool (its version changed or was deleted) retires its
+//! environments as they come back.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use invokd_model::{Function, FunctionName, Scope, VersionRecord};
+use invokd_store::CodeStore;
+use invokd_supervisor::{CodeDirs, Launch, Launcher, MemoryLimiter};
+use tokio::sync::{OnceCell, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::RuntimeApiServer;
+use crate::env::{Env, EnvSetup, StartError};
+use crate::error::{Error, ThrottleReason};
+use crate::logs::LogLimits;
+
+/// What every pool shares.
+pub(crate) struct PoolContext {
+    pub scope: Scope,
+    pub launcher: Launcher,
+    pub code_store: CodeStore,
+    pub code_dirs: CodeDirs,
+    pub limiter: MemoryLimiter,
+    pub runtime_api: Arc<dyn RuntimeApiServer>,
+    pub sandboxes_dir: PathBuf,
+    pub logs_dir: PathBuf,
+    pub log_limits: LogLimits,
+    /// The host's memory budget for environments, one permit per MB of `MemorySize`.
+    pub capacity: Arc<Semaphore>,
+    pub capacity_mb: u32,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+    pub shutdown_grace: Duration,
+    pub idle_timeout: Duration,
+    pub init_timeout: Duration,
+    /// `AWS_ENDPOINT_URL_LAMBDA` for functions: this server's own address.
+    pub self_endpoint: Option<String>,
+    clock: tokio::time::Instant,
+    next_env: AtomicU64,
+    pools: Mutex<Vec<Weak<Pool>>>,
+}
+
+impl std::fmt::Debug for PoolContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolContext")
+            .field("capacity_mb", &self.capacity_mb)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct PoolContextParts {
+    pub scope: Scope,
+    pub launcher: Launcher,
+    pub code_store: CodeStore,
+    pub code_dirs: CodeDirs,
+    pub limiter: MemoryLimiter,
+    pub runtime_api: Arc<dyn RuntimeApiServer>,
+    pub sandboxes_dir: PathBuf,
+    pub logs_dir: PathBuf,
+    pub log_limits: LogLimits,
+    pub capacity_mb: u32,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+    pub shutdown_grace: Duration,
+    pub idle_timeout: Duration,
+    pub init_timeout: Duration,
+    pub self_endpoint: Option<String>,
+}
+
+impl PoolContext {
+    pub fn new(p: PoolContextParts) -> Arc<PoolContext> {
+        Arc::new(PoolContext {
+            scope: p.scope,
+            launcher: p.launcher,
+            code_store: p.code_store,
+            code_dirs: p.code_dirs,
+            limiter: p.limiter,
+            runtime_api: p.runtime_api,
+            sandboxes_dir: p.sandboxes_dir,
+            logs_dir: p.logs_dir,
+            log_limits: p.log_limits,
+            capacity: Arc::new(Semaphore::new(p.capacity_mb as usize)),
+            capacity_mb: p.capacity_mb,
+            shutdown: p.shutdown,
+            tracker: p.tracker,
+            shutdown_grace: p.shutdown_grace,
+            idle_timeout: p.idle_timeout,
+            init_timeout: p.init_timeout,
+            self_endpoint: p.self_endpoint,
+            clock: tokio::time::Instant::now(),
+            next_env: AtomicU64::new(1),
+            pools: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn next_env_id(&self) -> u64 {
+        self.next_env.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Milliseconds since the context was made, on tokio's clock (pausable in tests).
+    pub fn clock_ms(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    fn live_pools(&self) -> Vec<Arc<Pool>> {
+        let mut pools = self.pools.lock().expect("pools lock");
+        pools.retain(|p| p.strong_count() > 0);
+        pools.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// Retires the least recently used idle environments until `mb` MB of budget are being
+    /// freed. Returns whether anything was retired.
+    fn evict_idle(&self, mb: u32) -> bool {
+        let mut candidates: Vec<(u64, Arc<Pool>, u64)> = Vec::new();
+        for pool in self.live_pools() {
+            for env in pool.idle.lock().expect("idle lock").iter() {
+                candidates.push((env.last_used(), pool.clone(), env.id));
+            }
+        }
+        candidates.sort_by_key(|c| c.0);
+        let mut freed = 0u32;
+        for (_, pool, id) in candidates {
+            if freed >= mb {
+                break;
+            }
+            if let Some(env) = pool.take_idle(id) {
+                freed += pool.record.config.memory_size;
+                env.retire();
+            }
+        }
+        freed > 0
+    }
+
+    /// Retires environments idle longer than the idle timeout.
+    pub fn reap_idle(&self) -> usize {
+        self.reap_older_than(
+            self.clock_ms()
+                .saturating_sub(self.idle_timeout.as_millis() as u64),
+        )
+    }
+
+    /// Retires environments last used before `cutoff_ms` (`u64::MAX`: every idle one).
+    pub fn reap_older_than(&self, cutoff_ms: u64) -> usize {
+        self.live_pools()
+            .iter()
+            .map(|p| p.reap_older_than(cutoff_ms))
+            .sum()
+    }
+}
+
+/// What a version needs before any of its environments can start: the unpacked package and the
+/// command that starts its runtime. Computed once per pool.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub function_name: FunctionName,
+    pub record: VersionRecord,
+    pub task_root: PathBuf,
+    pub launch: Result<Launch, StartError>,
+}
+
+/// The environments of one version.
+pub(crate) struct Pool {
+    ctx: Arc<PoolContext>,
+    function_name: FunctionName,
+    record: VersionRecord,
+    prepared: OnceCell<Arc<Prepared>>,
+    /// Idle environments, most recently used last.
+    idle: Mutex<Vec<Arc<Env>>>,
+    retired: AtomicBool,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("function", &self.function_name)
+            .field("version", &self.record.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An environment lent to one invocation; dropping it gives the environment back.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    pub env: Arc<Env>,
+    pool: Arc<Pool>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.pool.release(self.env.clone());
+    }
+}
+
+impl Pool {
+    pub fn new(ctx: Arc<PoolContext>, function: &Function, record: VersionRecord) -> Arc<Pool> {
+        let pool = Arc::new(Pool {
+            ctx: ctx.clone(),
+            function_name: function.name.clone(),
+            record,
+            prepared: OnceCell::new(),
+            idle: Mutex::new(Vec::new()),
+            retired: AtomicBool::new(false),
+        });
+        ctx.pools
+            .lock()
+            .expect("pools lock")
+            .push(Arc::downgrade(&pool));
+        pool
+    }
+
+    pub fn record(&self) -> &VersionRecord {
+        &self.record
+    }
+
+    /// Unpacks the code and resolves the runtime command, once.
+    pub async fn prepare(&self) -> Arc<Prepared> {
+        self.prepared
+            .get_or_init(|| async {
+                let code = self.record.code.clone();
+                let store = self.ctx.code_store.clone();
+                let dirs = self.ctx.code_dirs.clone();
+                let unpacked = tokio::task::spawn_blocking(move || {
+                    dirs.ensure_unpacked(&code.sha256_hex, &store.path(&code.sha256_hex))
+                })
+                .await;
+                let (task_root, launch) = match unpacked {
+                    Ok(Ok(root)) => {
+                        let c = &self.record.config;
+                        let launch = self
+                            .ctx
+                            .launcher
+                            .launch(&c.runtime, &root, c.handler.as_deref())
+                            .await
+                            .map_err(StartError::Launch);
+                        (root, launch)
+                    }
+                    Ok(Err(e)) => (PathBuf::new(), Err(StartError::Unpack(e.to_string()))),
+                    Err(e) => (PathBuf::new(), Err(StartError::Unpack(e.to_string()))),
+                };
+                Arc::new(Prepared {
+                    function_name: self.function_name.clone(),
+                    record: self.record.clone(),
+                    task_root,
+                    launch,
+                })
+            })
+            .await
+            .clone()
+    }
+
+    /// An idle environment, or a new one within the host's budget.
+    pub async fn acquire(self: &Arc<Self>) -> Result<Lease, Error> {
+        if let Some(env) = self.pop_idle() {
+            return Ok(Lease {
+                env,
+                pool: self.clone(),
+            });
+        }
+        let prepared = self.prepare().await;
+        let mb = self
+            .record
+            .config
+            .memory_size
+            .min(self.ctx.capacity_mb)
+            .max(1);
+        let capacity = match self.ctx.capacity.clone().try_acquire_many_owned(mb) {
+            Ok(p) => p,
+            Err(_) => {
+                if !self.ctx.evict_idle(mb) {
+                    return Err(Error::Throttled(ThrottleReason::HostCapacityExceeded));
+                }
+                // Evicted environments hand their budget back once their process has stopped.
+                let wait = self.ctx.shutdown_grace + Duration::from_secs(2);
+                match tokio::time::timeout(wait, self.ctx.capacity.clone().acquire_many_owned(mb))
+                    .await
+                {
+                    Ok(Ok(p)) => p,
+                    _ => return Err(Error::Throttled(ThrottleReason::HostCapacityExceeded)),
+                }
+            }
+        };
+        let setup = EnvSetup {
+            ctx: self.ctx.clone(),
+            prepared,
+            capacity,
+            initialization_type: "on-demand",
+        };
+        let env = Env::create(setup)
+            .await
+            .map_err(|e| Error::Internal(format!("creating an environment: {e}")))?;
+        Ok(Lease {
+            env,
+            pool: self.clone(),
+        })
+    }
+
+    fn pop_idle(&self) -> Option<Arc<Env>> {
+        let mut idle = self.idle.lock().expect("idle lock");
+        while let Some(env) = idle.pop() {
+            if !env.is_retired() {
+                return Some(env);
+            }
+        }
+        None
+    }
+
+    fn take_idle(&self, id: u64) -> Option<Arc<Env>> {
+        let mut idle = self.idle.lock().expect("idle lock");
+        let i = idle.iter().position(|e| e.id == id)?;
+        Some(idle.remove(i))
+    }
+
+    fn release(&self, env: Arc<Env>) {
+        if self.retired.load(Ordering::Acquire) || env.is_retired() {
+            env.retire();
+            return;
+        }
+        env.touch(self.ctx.clock_ms());
+        self.idle.lock().expect("idle lock").push(env);
+        // A retire may have raced with the push: make sure nothing stays behind.
+        if self.retired.load(Ordering::Acquire) {
+            self.retire();
+        }
+    }
+
+    /// No new invocations go to this version's environments; idle ones stop now, busy ones when
+    /// their invocation ends.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        let idle = std::mem::take(&mut *self.idle.lock().expect("idle lock"));
+        for env in idle {
+            env.retire();
+        }
+    }
+
+    fn reap_older_than(&self, cutoff_ms: u64) -> usize {
+        let mut idle = self.idle.lock().expect("idle lock");
+        let (old, keep): (Vec<_>, Vec<_>) = idle.drain(..).partition(|e| e.last_used() < cutoff_ms);
+        *idle = keep;
+        drop(idle);
+        let n = old.len();
+        for env in old {
+            env.retire();
+        }
+        n
+    }
+}
+
+/// Runs the idle reaper until shutdown.
+pub(crate) async fn reaper(ctx: Arc<PoolContext>) {
+    let period = (ctx.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = ctx.shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let n = ctx.reap_idle();
+                if n > 0 {
+                    tracing::debug!(environments = n, "retired idle environments");
+                }
+            }
+        }
+    }
+}
+
+/// Variables a customer may not set (AWS's reserved keys).
+pub const RESERVED_VARIABLES: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
+
+/// The complete environment of a runtime process, as AWS composes it: overridable defaults, then
+/// the runtime family's variables, then the customer's, then the reserved platform variables.
+pub(crate) fn lambda_environment(
+    ctx: &PoolContext,
+    prepared: &Prepared,
+    env: &Env,
+    sandbox: &Path,
+    launch: &Launch,
+) -> Vec<(String, String)> {
+    let c = &prepared.record.config;
+    let task_root = prepared.task_root.display().to_string();
+    let name = prepared.function_name.as_str();
+    let mut vars: Vec<(String, String)> = vec![
+        (
+            "PATH".into(),
+            "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin".into(),
+        ),
+        ("LANG".into(), "en_US.UTF-8".into()),
+        (
+            "LD_LIBRARY_PATH".into(),
+            format!(
+                "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:{task_root}:{task_root}/lib:/opt/lib"
+            ),
+        ),
+        ("TMPDIR".into(), sandbox.join("tmp").display().to_string()),
+    ];
+    if let Some(endpoint) = &ctx.self_endpoint {
+        vars.push(("AWS_ENDPOINT_URL_LAMBDA".into(), endpoint.clone()));
+    }
+    vars.extend(launch.env.iter().cloned());
+    if let Some(customer) = &c.environment {
+        vars.extend(customer.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let log_group = c
+        .logging
+        .log_group
+        .clone()
+        .unwrap_or_else(|| format!("/aws/lambda/{name}"));
+    let mut reserved: Vec<(String, String)> = vec![
+        ("AWS_LAMBDA_RUNTIME_API".into(), env.runtime_api.to_string()),
+        ("LAMBDA_TASK_ROOT".into(), task_root.clone()),
+        ("LAMBDA_RUNTIME_DIR".into(), task_root),
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), name.to_owned()),
+        (
+            "AWS_LAMBDA_FUNCTION_VERSION".into(),
+            prepared.record.version.to_string(),
+        ),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
+            c.memory_size.to_string(),
+        ),
+        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), log_group),
+        ("AWS_LAMBDA_LOG_STREAM_NAME".into(), env.log.name.clone()),
+        ("AWS_REGION".into(), ctx.scope.region.clone()),
+        ("AWS_DEFAULT_REGION".into(), ctx.scope.region.clone()),
+        (
+            "AWS_LAMBDA_INITIALIZATION_TYPE".into(),
+            env.initialization_type.into(),
+        ),
+        // Functions get credentials an SDK accepts; they are not the server's own.
+        ("AWS_ACCESS_KEY_ID".into(), "AKIAINVOKDFUNCTION00".into()),
+        (
+            "AWS_SECRET_ACCESS_KEY".into(),
+            "invokd-function-secret-access-key".into(),
+        ),
+        (
+            "AWS_SESSION_TOKEN".into(),
+            "invokd-function-session-token".into(),
+        ),
+        (
+            "AWS_XRAY_DAEMON_ADDRESS".into(),
+            "169.254.79.129:2000".into(),
+        ),
+        ("_AWS_XRAY_DAEMON_ADDRESS".into(), "169.254.79.129".into()),
+        ("_AWS_XRAY_DAEMON_PORT".into(), "2000".into()),
+        ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
+        ("_X_AMZN_TRACE_ID".into(), crate::ids::trace_header(None)),
+        ("TZ".into(), ":UTC".into()),
+    ];
+    if let Some(h) = &c.handler {
+        reserved.push(("_HANDLER".into(), h.clone()));
+    }
+    if let Some(e) = c.runtime.execution_env() {
+        reserved.push(("AWS_EXECUTION_ENV".into(), e));
+    }
+    if c.logging.log_format == invokd_model::LogFormat::Json {
+        reserved.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
+        if let Some(level) = &c.logging.application_log_level {
+            reserved.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.clone()));
+        }
+    }
+    vars.extend(reserved);
+    // Later entries win, as in a shell's environment.
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<(String, String)> = vars
+        .into_iter()
+        .rev()
+        .filter(|(k, _)| seen.insert(k.clone()))
+        .collect();
+    out.reverse();
+    out
+}

@@ -1,0 +1,25 @@
+//! Domain types of invokd and the rules that make them valid.
+//!
+//! This crate owns the vocabulary every other crate speaks: function names and the forms a caller
+//! may address a function by ([`name`]), ARNs ([`arn`]), the configuration and code of a function
+//! version ([`function`]), invocations and their outcomes ([`invoke`]), runtimes ([`runtime`]) and
+//! AWS-style field validation ([`validation`]). It knows nothing of HTTP, JSON field spelling,
+//! storage or processes: `wire` maps AWS shapes onto these types, `engine` acts on them.
+
+pub mod arn;
+pub mod function;
+pub mod invoke;
+pub mod name;
+pub mod runtime;
+pub mod spec;
+pub mod validation;
+
+pub use arn::Scope;
+pub use function::{
+    Alias, Architecture, CodeRef, Function, FunctionConfig, LogFormat, LoggingConfig,
+    TenantIsolationMode, TracingMode, VersionRecord,
+};
+pub use invoke::{FunctionError, InvocationType, InvokeOutcome, InvokeRequest, LogType};
+pub use name::{FunctionName, FunctionRef, NameShape, Qualifier, VersionId};
+pub use runtime::{Runtime, RuntimeFamily};
+pub use validation::{Constraint, FieldViolation, Shown, Violations};

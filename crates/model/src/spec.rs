@@ -1,0 +1,86 @@
+//! Inputs of the control-plane operations, after syntactic validation.
+//!
+//! `wire` fills these from AWS request shapes (checking patterns, lengths and ranges, the
+//! `ValidationException` layer); the engine applies them to a function (the semantic layer:
+//! defaults, runtime support, reserved variables, package validity).
+
+use std::collections::BTreeMap;
+
+use crate::function::{Architecture, LoggingConfig, TenantIsolationMode, TracingMode};
+use crate::name::FunctionRef;
+
+/// Configuration fields a create or an update may set; `None` means "not given".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigInput {
+    pub runtime: Option<String>,
+    pub handler: Option<String>,
+    pub role: Option<String>,
+    pub description: Option<String>,
+    pub timeout: Option<u32>,
+    pub memory_size: Option<u32>,
+    pub environment: Option<BTreeMap<String, String>>,
+    pub ephemeral_storage: Option<u32>,
+    /// `Some(None)` clears the dead-letter target (an empty `TargetArn`).
+    pub dead_letter_target: Option<Option<String>>,
+    pub tracing_mode: Option<TracingMode>,
+    pub logging: Option<LoggingConfig>,
+    pub kms_key_arn: Option<String>,
+    pub tenancy: Option<TenantIsolationMode>,
+    pub layers: Option<Vec<String>>,
+    /// Features the caller asked for that invokd does not implement (`VpcConfig` with subnets,
+    /// `FileSystemConfigs`, ...), by AWS member name, so the engine can refuse them clearly.
+    pub unsupported: Vec<&'static str>,
+    /// `DurableConfig` was given.
+    pub durable: bool,
+}
+
+/// Where a deployment package comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeInput {
+    /// `ZipFile`, decoded from base64.
+    Zip(Vec<u8>),
+    /// `S3Bucket`/`S3Key`: not served by invokd.
+    S3 { bucket: String, key: String },
+    /// `ImageUri`: container images are not served by invokd.
+    Image(String),
+    /// No code member at all.
+    Missing,
+}
+
+/// CreateFunction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateFunctionInput {
+    pub function: FunctionRef,
+    pub config: ConfigInput,
+    pub architecture: Option<crate::function::Architecture>,
+    pub code: CodeInput,
+    pub package_type: Option<String>,
+    pub publish: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// UpdateFunctionCode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateCodeInput {
+    pub function: FunctionRef,
+    pub code: CodeInput,
+    pub architecture: Option<Architecture>,
+    pub publish: bool,
+    pub dry_run: bool,
+    pub revision_id: Option<String>,
+}
+
+/// UpdateFunctionConfiguration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateConfigInput {
+    pub function: FunctionRef,
+    pub config: ConfigInput,
+    pub revision_id: Option<String>,
+}
+
+/// One page request of a list operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    pub marker: Option<String>,
+    pub max_items: Option<usize>,
+}

@@ -1,0 +1,303 @@
+//! Control-plane handlers: one per AWS operation, each extract -> convert -> engine -> convert.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, Uri};
+use invokd_engine::VersionView;
+use invokd_model::name::NameShape;
+use invokd_model::spec::Page;
+use invokd_model::{Constraint, FieldViolation};
+use invokd_wire::control::{
+    AccountLimit, AccountSettings, AccountUsage, Concurrency, CreateFunctionRequest,
+    FunctionCodeLocation, FunctionConfiguration, GetFunctionResponse, ListFunctionsResponse,
+    ListTagsResponse, ListVersionsResponse, TagResourceRequest, UpdateFunctionCodeRequest,
+    UpdateFunctionConfigurationRequest, View,
+};
+use invokd_wire::invoke::{function_and_qualifier, max_items};
+
+use crate::App;
+use crate::error::ApiError;
+use crate::extract::{self, param, query};
+
+/// CreateFunction accepts up to this many bytes of request (AWS's figure).
+const CREATE_FUNCTION_LIMIT: usize = 70_167_211;
+const CONTROL_LIMIT: usize = 1 << 20;
+
+fn configuration(app: &App, view: &VersionView, kind: View) -> FunctionConfiguration {
+    FunctionConfiguration::render(app.engine.scope(), &view.function, view.record(), kind)
+}
+
+pub async fn create_function(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: CreateFunctionRequest =
+        extract::json(&headers, body, CREATE_FUNCTION_LIMIT, "CreateFunction").await?;
+    let view = app.engine.create_function(req.into_input()?).await?;
+    let kind = if view.version == invokd_model::VersionId::Latest {
+        View::Detail
+    } else {
+        View::DetailUnqualified
+    };
+    Ok((StatusCode::CREATED, Json(configuration(&app, &view, kind))).into_response())
+}
+
+pub async fn get_function(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let q = query(&uri);
+    let (function, qualifier) =
+        function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
+    let view = app.engine.get_function(&function, qualifier.as_deref())?;
+    let host = extract::header(&headers, "host")
+        .map(str::to_owned)
+        .unwrap_or_else(|| app.local_addr.to_string());
+    let reserved = view.function.reserved_concurrency;
+    let tags = (!view.function.tags.is_empty()).then(|| view.function.tags.clone());
+    let code = FunctionCodeLocation {
+        repository_type: "S3",
+        location: format!(
+            "http://{host}/_invokd/code/{}.zip",
+            view.record().code.sha256_hex
+        ),
+    };
+    let body = GetFunctionResponse {
+        configuration: configuration(&app, &view, View::Detail),
+        code,
+        tags,
+        concurrency: reserved.map(|n| Concurrency {
+            reserved_concurrent_executions: n,
+        }),
+    };
+    Ok(Json(body).into_response())
+}
+
+pub async fn get_function_configuration(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let q = query(&uri);
+    let (function, qualifier) =
+        function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
+    let view = app.engine.get_function(&function, qualifier.as_deref())?;
+    Ok(Json(configuration(&app, &view, View::Detail)).into_response())
+}
+
+pub async fn list_functions(State(app): State<App>, uri: Uri) -> Result<Response, ApiError> {
+    let q = query(&uri);
+    let all = match param(&q, "FunctionVersion") {
+        None => false,
+        Some("ALL") => true,
+        Some(other) => {
+            return Err(ApiError::Wire(invokd_wire::Error::Validation(
+                FieldViolation::new("functionVersion", other, Constraint::Enum(&["ALL"])).into(),
+            )));
+        }
+    };
+    let page = Page {
+        marker: param(&q, "Marker").map(str::to_owned),
+        max_items: max_items(param(&q, "MaxItems"))?,
+    };
+    let (views, next_marker) = app.engine.list_functions(all, &page)?;
+    let kind = if all {
+        View::ListingQualified
+    } else {
+        View::Listing
+    };
+    let functions = views.iter().map(|v| configuration(&app, v, kind)).collect();
+    Ok(Json(ListFunctionsResponse {
+        functions,
+        next_marker,
+    })
+    .into_response())
+}
+
+pub async fn delete_function(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let q = query(&uri);
+    let (function, qualifier) =
+        function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
+    app.engine
+        .delete_function(&function, qualifier.as_deref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn update_function_code(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: UpdateFunctionCodeRequest =
+        extract::json(&headers, body, CREATE_FUNCTION_LIMIT, "UpdateFunctionCode").await?;
+    let view = app
+        .engine
+        .update_function_code(req.into_input(&name)?)
+        .await?;
+    let kind = if view.version == invokd_model::VersionId::Latest {
+        View::Detail
+    } else {
+        View::DetailUnqualified
+    };
+    Ok(Json(configuration(&app, &view, kind)).into_response())
+}
+
+pub async fn update_function_configuration(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: UpdateFunctionConfigurationRequest =
+        extract::json(&headers, body, CONTROL_LIMIT, "UpdateFunctionConfiguration").await?;
+    let view = app
+        .engine
+        .update_function_configuration(req.into_input(&name)?)
+        .await?;
+    Ok(Json(configuration(&app, &view, View::Detail)).into_response())
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PublishVersionRequest {
+    code_sha256: Option<String>,
+    description: Option<String>,
+    revision_id: Option<String>,
+}
+
+pub async fn publish_version(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: PublishVersionRequest =
+        extract::json(&headers, body, CONTROL_LIMIT, "PublishVersion").await?;
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Plain)?;
+    let view = app
+        .engine
+        .publish_version(
+            &function,
+            req.code_sha256.as_deref(),
+            req.description,
+            req.revision_id.as_deref(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(configuration(&app, &view, View::Detail)),
+    )
+        .into_response())
+}
+
+pub async fn list_versions_by_function(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let q = query(&uri);
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Namespaced)?;
+    let page = Page {
+        marker: param(&q, "Marker").map(str::to_owned),
+        max_items: max_items(param(&q, "MaxItems"))?,
+    };
+    let (views, next_marker) = app.engine.list_versions(&function, &page)?;
+    let versions = views
+        .iter()
+        .map(|v| configuration(&app, v, View::ListingQualified))
+        .collect();
+    Ok(Json(ListVersionsResponse {
+        versions,
+        next_marker,
+    })
+    .into_response())
+}
+
+pub async fn get_account_settings(State(app): State<App>) -> Response {
+    let s = app.engine.account_settings();
+    Json(AccountSettings {
+        account_limit: AccountLimit {
+            total_code_size: s.total_code_size_limit,
+            code_size_unzipped: s.code_size_unzipped,
+            code_size_zipped: s.code_size_zipped,
+            concurrent_executions: s.concurrent_executions,
+            unreserved_concurrent_executions: s.unreserved_concurrent_executions,
+        },
+        account_usage: AccountUsage {
+            total_code_size: s.total_code_size,
+            function_count: s.function_count,
+        },
+    })
+    .into_response()
+}
+
+pub async fn list_tags(
+    State(app): State<App>,
+    Path(arn): Path<String>,
+) -> Result<Response, ApiError> {
+    let tags = app.engine.list_tags(&arn)?;
+    Ok(Json(ListTagsResponse { tags }).into_response())
+}
+
+pub async fn tag_resource(
+    State(app): State<App>,
+    Path(arn): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: TagResourceRequest =
+        extract::json(&headers, body, CONTROL_LIMIT, "TagResource").await?;
+    let Some(tags) = req.tags else {
+        return Err(ApiError::Wire(invokd_wire::Error::Validation(
+            FieldViolation::null("tags").into(),
+        )));
+    };
+    app.engine.tag_resource(&arn, tags).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn untag_resource(
+    State(app): State<App>,
+    Path(arn): Path<String>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let keys: Vec<String> = query(&uri)
+        .into_iter()
+        .filter(|(k, _)| k == "tagKeys")
+        .map(|(_, v)| v)
+        .collect();
+    if keys.is_empty() {
+        return Err(ApiError::Wire(invokd_wire::Error::Validation(
+            FieldViolation::null("tagKeys").into(),
+        )));
+    }
+    app.engine.untag_resource(&arn, &keys).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Serves a stored package: the `Code.Location` GetFunction hands out.
+pub async fn download_code(
+    State(app): State<App>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let sha = file.strip_suffix(".zip").unwrap_or(&file);
+    let path = app
+        .engine
+        .code_package(sha)
+        .ok_or_else(|| ApiError::NotFound("The specified key does not exist.".into()))?;
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|_| ApiError::NotFound("The specified key does not exist.".into()))?;
+    Ok(([(http::header::CONTENT_TYPE, "application/zip")], bytes).into_response())
+}

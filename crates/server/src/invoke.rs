@@ -1,0 +1,80 @@
+//! The Invoke handler.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use invokd_engine::invoke::MAX_SYNC_PAYLOAD;
+use invokd_model::InvokeOutcome;
+use invokd_wire::headers as h;
+use invokd_wire::invoke::InvokeParts;
+
+use crate::App;
+use crate::error::ApiError;
+use crate::extract::{self, header};
+
+pub async fn invoke(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let payload = extract::body(&headers, body, MAX_SYNC_PAYLOAD, "InvokeFunction").await?;
+    let query = extract::query(&uri);
+    let parts = InvokeParts {
+        function_name: &name,
+        qualifier: extract::param(&query, "Qualifier"),
+        invocation_type: header(&headers, h::INVOCATION_TYPE),
+        log_type: header(&headers, h::LOG_TYPE),
+        client_context: header(&headers, h::CLIENT_CONTEXT),
+        tenant_id: header(&headers, h::TENANT_ID),
+        durable_execution_name: header(&headers, h::DURABLE_EXECUTION_NAME),
+        trace_header: header(&headers, h::TRACE_ID),
+    };
+    let outcome = app.engine.invoke(parts.into_request(payload)?).await?;
+    Ok(render(outcome))
+}
+
+fn text(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn render(outcome: InvokeOutcome) -> Response {
+    match outcome {
+        InvokeOutcome::Response {
+            request_id,
+            executed_version,
+            body,
+            function_error,
+            log_result,
+        } => {
+            let mut res = (StatusCode::OK, body).into_response();
+            let hs = res.headers_mut();
+            hs.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            hs.insert(h::REQUEST_ID, text(&request_id));
+            hs.insert(h::EXECUTED_VERSION, text(&executed_version.to_string()));
+            hs.insert(h::REMAPPED_CONTENT_LENGTH, HeaderValue::from_static("0"));
+            if let Some(e) = function_error {
+                hs.insert(h::FUNCTION_ERROR, HeaderValue::from_static(e.as_str()));
+            }
+            if let Some(log) = log_result {
+                hs.insert(h::LOG_RESULT, text(&log));
+            }
+            res
+        }
+        InvokeOutcome::Accepted { request_id } => {
+            let mut res = StatusCode::ACCEPTED.into_response();
+            res.headers_mut().insert(h::REQUEST_ID, text(&request_id));
+            res
+        }
+        InvokeOutcome::DryRun { request_id } => {
+            let mut res = StatusCode::NO_CONTENT.into_response();
+            res.headers_mut().insert(h::REQUEST_ID, text(&request_id));
+            res
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! invokd over HTTP.
+//!
+//! Two kinds of listeners are served with axum: the Lambda REST API on the service's address
+//! ([`router`], served by [`run`]) and, on a loopback port of its own per execution environment,
+//! the Lambda Runtime API ([`RuntimeApiHttp`], which the engine asks to serve each listener it
+//! binds). Handlers extract, convert with `wire`, call the engine and convert back; every error
+//! becomes an AWS error in one place, [`error`].
+
+mod control;
+pub mod error;
+mod extract;
+mod invoke;
+mod runtime_api;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use invokd_engine::Engine;
+use tokio::net::TcpListener;
+
+pub use runtime_api::RuntimeApiHttp;
+
+/// Shared state of the REST API handlers.
+#[derive(Debug, Clone)]
+pub(crate) struct App {
+    pub engine: Engine,
+    /// Where the service listens, for links it hands out (code download).
+    pub local_addr: SocketAddr,
+}
+
+/// The Lambda REST API.
+pub fn router(engine: Engine, local_addr: SocketAddr) -> Router {
+    let app = App { engine, local_addr };
+    Router::new()
+        .route(
+            "/2015-03-31/functions",
+            post(control::create_function).get(control::list_functions),
+        )
+        .route(
+            "/2015-03-31/functions/",
+            post(control::create_function).get(control::list_functions),
+        )
+        .route(
+            "/2015-03-31/functions/{name}",
+            get(control::get_function).delete(control::delete_function),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/configuration",
+            get(control::get_function_configuration).put(control::update_function_configuration),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/code",
+            axum::routing::put(control::update_function_code),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            post(invoke::invoke),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/versions",
+            post(control::publish_version).get(control::list_versions_by_function),
+        )
+        .route(
+            "/2016-08-19/account-settings",
+            get(control::get_account_settings),
+        )
+        .route(
+            "/2016-08-19/account-settings/",
+            get(control::get_account_settings),
+        )
+        .route(
+            "/2017-03-31/tags/{arn}",
+            get(control::list_tags)
+                .post(control::tag_resource)
+                .delete(control::untag_resource),
+        )
+        .route("/_invokd/code/{file}", get(control::download_code))
+        .fallback(error::unknown_operation)
+        .method_not_allowed_fallback(error::unknown_operation)
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(app)
+}
+
+/// Gives every response an `x-amzn-RequestId`, as AWS does (Invoke sets its own).
+async fn request_id(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    if !res.headers().contains_key(invokd_wire::headers::REQUEST_ID) {
+        if let Ok(v) = http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+            res.headers_mut()
+                .insert(invokd_wire::headers::REQUEST_ID, v);
+        }
+    }
+    res
+}
+
+/// Serves the REST API on `listener` until `shutdown` resolves, then lets requests in flight
+/// finish. The caller stops the engine afterwards.
+pub async fn run(
+    engine: Engine,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let local_addr = listener.local_addr()?;
+    let app = router(engine, local_addr);
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

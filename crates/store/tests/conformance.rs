@@ -1,0 +1,98 @@
+//! Conformance suite for `Store`: every backend must pass it. Today that is SQLite; a PostgreSQL
+//! backend runs the same functions against its own instance.
+
+use std::collections::BTreeMap;
+
+use invokd_model::{
+    Architecture, CodeRef, Function, FunctionConfig, FunctionName, LoggingConfig, Runtime,
+    TracingMode, VersionId, VersionRecord,
+};
+use invokd_store::{CodeStore, Store};
+
+fn function(name: &str) -> Function {
+    let config = FunctionConfig {
+        runtime: Runtime::try_new("provided.al2023").unwrap(),
+        handler: Some("bootstrap".into()),
+        role: "arn:aws:iam::123456789012:role/r".into(),
+        description: String::new(),
+        timeout: 3,
+        memory_size: 128,
+        environment: None,
+        architecture: Architecture::X86_64,
+        ephemeral_storage: 512,
+        dead_letter_target: None,
+        tracing_mode: TracingMode::PassThrough,
+        logging: LoggingConfig::default(),
+        tenancy: None,
+        kms_key_arn: None,
+    };
+    Function {
+        name: FunctionName::try_new(name).unwrap(),
+        latest: VersionRecord {
+            version: VersionId::Latest,
+            config,
+            code: CodeStore::digest(b"zip"),
+            revision_id: "r1".into(),
+            last_modified_ms: 1,
+        },
+        versions: BTreeMap::new(),
+        aliases: BTreeMap::new(),
+        tags: BTreeMap::new(),
+        last_published: 0,
+        reserved_concurrency: None,
+    }
+}
+
+async fn sqlite() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("invokd.db"))
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn insert_is_refused_for_an_existing_name() {
+    let (_dir, store) = sqlite().await;
+    assert!(store.insert_function(&function("a")).await.unwrap());
+    assert!(!store.insert_function(&function("a")).await.unwrap());
+    assert_eq!(store.load_functions().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn updates_and_deletes_are_durable_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("invokd.db");
+    {
+        let store = Store::open_sqlite(&path).await.unwrap();
+        store.insert_function(&function("a")).await.unwrap();
+        store.insert_function(&function("b")).await.unwrap();
+        let mut a = function("a");
+        a.latest.revision_id = "r2".into();
+        a.tags.insert("k".into(), "v".into());
+        store.update_function(&a).await.unwrap();
+        store
+            .delete_function(&FunctionName::try_new("b").unwrap())
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let store = Store::open_sqlite(&path).await.unwrap();
+    let all = store.load_functions().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].latest.revision_id, "r2");
+    assert_eq!(all[0].tags.get("k").map(String::as_str), Some("v"));
+}
+
+#[test]
+fn code_is_content_addressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = CodeStore::open(dir.path()).unwrap();
+    let a = code.put(b"package").unwrap();
+    let b = code.put(b"package").unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.size, 7);
+    assert_eq!(code.read(&a.sha256_hex).unwrap(), b"package");
+    let expected: CodeRef = CodeStore::digest(b"package");
+    assert_eq!(a.sha256, expected.sha256);
+}

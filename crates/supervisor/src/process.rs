@@ -1,0 +1,225 @@
+//! One runtime process: spawned in its own process group with stdout and stderr merged into one
+//! pipe, limited in memory, signalled as a group, and reaped.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::net::unix::pipe;
+use tokio::process::{Child, Command};
+
+use crate::cgroup::{MemoryGuard, MemoryLimiter};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub cwd: PathBuf,
+    /// The complete environment: nothing is inherited from invokd.
+    pub env: Vec<(String, String)>,
+    /// Memory limit in bytes, or `None` for no limit.
+    pub memory_limit: Option<u64>,
+    /// Unique name for the process's cgroup.
+    pub name: String,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl ExitReason {
+    /// Worded as AWS's `Runtime exited with error: ...` (Go's `ProcessState.String`).
+    pub fn aws_text(self) -> String {
+        match self {
+            ExitReason::Exited(code) => format!("exit status {code}"),
+            ExitReason::Signaled(sig) => format!("signal: {}", signal_name(sig)),
+        }
+    }
+
+    pub fn is_clean(self) -> bool {
+        self == ExitReason::Exited(0)
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    match Signal::try_from(sig) {
+        Ok(Signal::SIGKILL) => "killed".into(),
+        Ok(Signal::SIGSEGV) => "segmentation fault".into(),
+        Ok(Signal::SIGTERM) => "terminated".into(),
+        Ok(Signal::SIGABRT) => "aborted".into(),
+        Ok(Signal::SIGINT) => "interrupt".into(),
+        Ok(Signal::SIGHUP) => "hangup".into(),
+        Ok(Signal::SIGBUS) => "bus error".into(),
+        Ok(Signal::SIGFPE) => "floating point exception".into(),
+        Ok(Signal::SIGILL) => "illegal instruction".into(),
+        Ok(Signal::SIGPIPE) => "broken pipe".into(),
+        Ok(Signal::SIGQUIT) => "quit".into(),
+        Ok(Signal::SIGUSR1) => "user defined signal 1".into(),
+        Ok(Signal::SIGUSR2) => "user defined signal 2".into(),
+        _ => format!("signal {sig}"),
+    }
+}
+
+/// A running runtime process.
+#[derive(Debug)]
+pub struct Process {
+    child: Child,
+    pid: u32,
+    output: Arc<pipe::Receiver>,
+    memory: Option<MemoryGuard>,
+    exited: Option<ExitReason>,
+}
+
+impl Process {
+    /// Starts the process. Its stdout and stderr both go to [`Process::output`].
+    pub fn spawn(spec: &SpawnSpec, limiter: &MemoryLimiter) -> io::Result<Process> {
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+        let write_err: OwnedFd = write.try_clone()?;
+        let mut cmd = Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .current_dir(&spec.cwd)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(write))
+            .stderr(Stdio::from(write_err))
+            .process_group(0)
+            .kill_on_drop(true);
+        die_with_parent(&mut cmd);
+        let child = cmd.spawn()?;
+        // `cmd` (and with it our copies of the pipe's write end) is dropped at the end of this
+        // function, so the reader sees end-of-file once the function's processes are gone.
+        let pid = child.id().unwrap_or(0);
+        let output = Arc::new(pipe::Receiver::from_owned_fd(read)?);
+        let memory = match spec.memory_limit {
+            Some(limit) => match limiter.attach(pid, limit, &spec.name) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    tracing::warn!(pid, error = %e, "could not apply the memory limit; running without it");
+                    None
+                }
+            },
+            None => None,
+        };
+        Ok(Process {
+            child,
+            pid,
+            output,
+            memory,
+            exited: None,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The read end of the merged stdout/stderr pipe.
+    pub fn output(&self) -> Arc<pipe::Receiver> {
+        self.output.clone()
+    }
+
+    /// Waits for the process to exit. Cancel-safe.
+    pub async fn wait(&mut self) -> ExitReason {
+        if let Some(r) = self.exited {
+            return r;
+        }
+        let reason = match self.child.wait().await {
+            Ok(status) => {
+                use std::os::unix::process::ExitStatusExt;
+                match (status.code(), status.signal()) {
+                    (Some(code), _) => ExitReason::Exited(code),
+                    (None, Some(sig)) => ExitReason::Signaled(sig),
+                    (None, None) => ExitReason::Exited(-1),
+                }
+            }
+            Err(_) => ExitReason::Exited(-1),
+        };
+        self.exited = Some(reason);
+        reason
+    }
+
+    /// Sends `sig` to the whole process group.
+    pub fn signal_group(&self, sig: Signal) {
+        if self.pid != 0 {
+            let _ = killpg(Pid::from_raw(self.pid as i32), sig);
+        }
+    }
+
+    /// Stops the process group: SIGTERM, then SIGKILL after `grace`. Returns how it ended.
+    pub async fn stop(&mut self, grace: Duration) -> ExitReason {
+        if let Some(r) = self.exited {
+            self.signal_group(Signal::SIGKILL);
+            return r;
+        }
+        if grace.is_zero() {
+            self.signal_group(Signal::SIGKILL);
+            return self.wait().await;
+        }
+        self.signal_group(Signal::SIGTERM);
+        let reason = match tokio::time::timeout(grace, self.wait()).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.signal_group(Signal::SIGKILL);
+                self.wait().await
+            }
+        };
+        // The leader may exit on SIGTERM while children it spawned linger.
+        self.signal_group(Signal::SIGKILL);
+        reason
+    }
+
+    /// Peak memory used so far, in bytes.
+    pub fn peak_memory(&self) -> Option<u64> {
+        match &self.memory {
+            Some(m) => m.peak_bytes(),
+            None => crate::cgroup::vm_hwm(self.pid),
+        }
+    }
+
+    /// A shareable reader of this process's peak memory.
+    pub fn memory_probe(&self) -> crate::cgroup::MemoryProbe {
+        match &self.memory {
+            Some(m) => m.probe(),
+            None => crate::cgroup::MemoryProbe::Process { pid: self.pid },
+        }
+    }
+
+    /// Whether the memory limit killed the process.
+    pub fn oom_killed(&self) -> bool {
+        self.memory.as_ref().is_some_and(MemoryGuard::oom_killed)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // Whatever the function left running goes with the environment.
+        self.signal_group(Signal::SIGKILL);
+    }
+}
+
+/// Asks the kernel to SIGKILL the child when invokd dies, so that no function process outlives
+/// the server even after `kill -9`. (The signal follows the spawning *thread*; environments are
+/// spawned from the runtime's worker threads, which live as long as the server.)
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which is
+    // async-signal-safe; it touches no memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+            Ok(())
+        });
+    }
+}
