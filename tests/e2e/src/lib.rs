@@ -1,1 +1,257 @@
+//! Harness of the end-to-end tests: an in-process invokd on port 0 with a temporary data
+//! directory, driven by the real `aws-sdk-lambda`, and a builder for fixture functions.
+//!
+//! ```ignore
+//! let server = TestServer::start().await;
+//! function("echo").deploy(&server).await;
+//! ```
 
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_lambda::primitives::Blob;
+use invokd_engine::{Engine, EngineConfig};
+use invokd_model::Scope;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running invokd.
+pub struct TestServer {
+    pub client: Client,
+    pub endpoint: String,
+    pub addr: SocketAddr,
+    pub engine: Engine,
+    pub data_dir: Arc<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Settings a test may change before starting a server.
+pub struct Options {
+    pub data_dir: Option<Arc<tempfile::TempDir>>,
+    pub configure: Box<dyn FnOnce(&mut EngineConfig) + Send>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { data_dir: None, configure: Box::new(|_| {}) }
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(opts: Options) -> TestServer {
+        let data_dir = opts.data_dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let endpoint = format!("http://{addr}");
+        let mut config = EngineConfig::new(Scope::new("us-east-1", "000000000000"), data_dir.path());
+        config.self_endpoint = Some(endpoint.clone());
+        config.shutdown_grace = Duration::from_millis(200);
+        if let Some(python) = std::env::var_os("INVOKD_PYTHON") {
+            config.python = python;
+        }
+        (opts.configure)(&mut config);
+        let engine = Engine::start(config, Arc::new(invokd_server::RuntimeApiHttp)).await.expect("engine starts");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(invokd_server::run(engine.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        let task = tokio::spawn(async move {
+            let _ = task.await;
+        });
+        TestServer { client: client(&endpoint), endpoint, addr, engine, data_dir, stop: Some(stop), task: Some(task) }
+    }
+
+    /// Stops serving and stops every environment, as SIGTERM does.
+    pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
+        self.shutdown().await;
+        self.data_dir.clone()
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.engine.shutdown().await;
+    }
+
+    /// Where a function's log streams are written.
+    pub fn logs_dir(&self, function: &str) -> PathBuf {
+        self.data_dir.path().join("logs").join(function)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// An SDK client for `endpoint` with static test credentials.
+pub fn client(endpoint: &str) -> Client {
+    let config = aws_sdk_lambda::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .build();
+    Client::from_conf(config)
+}
+
+/// A zip with the given files; `mode` is the Unix permission of each.
+pub fn zip(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        for (name, data, mode) in files {
+            let opts = zip::write::SimpleFileOptions::default().unix_permissions(*mode);
+            z.start_file(*name, opts).expect("zip entry");
+            z.write_all(data).expect("zip write");
+        }
+        z.finish().expect("zip finish");
+    }
+    buf.into_inner()
+}
+
+/// Path of the built `lambda_runtime` fixture binary (next to the test executable's `deps`).
+pub fn fixture_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("CARGO_BIN_EXE_fixture-fn") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let bin = dir.join("fixture-fn");
+    assert!(bin.is_file(), "fixture binary not built at {}", bin.display());
+    bin
+}
+
+/// A package whose `bootstrap` runs the `lambda_runtime` fixture.
+pub fn fixture_package() -> Vec<u8> {
+    let script = format!("#!/bin/sh\nexec '{}' \"$@\"\n", fixture_binary().display());
+    zip(&[("bootstrap", script.as_bytes(), 0o755)])
+}
+
+/// A package whose `bootstrap` is the given shell script.
+pub fn shell_package(script: &str) -> Vec<u8> {
+    zip(&[("bootstrap", script.as_bytes(), 0o755)])
+}
+
+/// The role every fixture function uses.
+pub const ROLE: &str = "arn:aws:iam::123456789012:role/invokd-test";
+
+/// Builds and deploys a test function.
+pub struct FunctionBuilder {
+    name: String,
+    runtime: String,
+    handler: String,
+    timeout: Option<i32>,
+    memory: Option<i32>,
+    env: Vec<(String, String)>,
+    package: Option<Vec<u8>>,
+    publish: bool,
+}
+
+pub fn function(name: &str) -> FunctionBuilder {
+    FunctionBuilder {
+        name: name.to_owned(),
+        runtime: "provided.al2023".into(),
+        handler: "bootstrap".into(),
+        timeout: None,
+        memory: None,
+        env: Vec::new(),
+        package: None,
+        publish: false,
+    }
+}
+
+impl FunctionBuilder {
+    pub fn runtime(mut self, r: &str) -> Self {
+        self.runtime = r.into();
+        self
+    }
+    pub fn handler(mut self, h: &str) -> Self {
+        self.handler = h.into();
+        self
+    }
+    pub fn timeout(mut self, secs: i32) -> Self {
+        self.timeout = Some(secs);
+        self
+    }
+    pub fn memory(mut self, mb: i32) -> Self {
+        self.memory = Some(mb);
+        self
+    }
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+    pub fn package(mut self, zip: Vec<u8>) -> Self {
+        self.package = Some(zip);
+        self
+    }
+    pub fn publish(mut self) -> Self {
+        self.publish = true;
+        self
+    }
+
+    /// Creates the function (the `lambda_runtime` fixture unless a package was given).
+    pub async fn deploy(self, server: &TestServer) -> aws_sdk_lambda::operation::create_function::CreateFunctionOutput {
+        let code = self.package.unwrap_or_else(fixture_package);
+        let mut req = server
+            .client
+            .create_function()
+            .function_name(&self.name)
+            .runtime(self.runtime.as_str().into())
+            .handler(&self.handler)
+            .role(ROLE)
+            .publish(self.publish)
+            .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(Blob::new(code)).build());
+        if let Some(t) = self.timeout {
+            req = req.timeout(t);
+        }
+        if let Some(m) = self.memory {
+            req = req.memory_size(m);
+        }
+        if !self.env.is_empty() {
+            let mut env = aws_sdk_lambda::types::Environment::builder();
+            for (k, v) in self.env {
+                env = env.variables(k, v);
+            }
+            req = req.environment(env.build());
+        }
+        req.send().await.expect("create_function")
+    }
+}
+
+/// Invokes `name` with a JSON payload and returns the output.
+pub async fn invoke(server: &TestServer, name: &str, payload: &str) -> aws_sdk_lambda::operation::invoke::InvokeOutput {
+    server.client.invoke().function_name(name).payload(Blob::new(payload.as_bytes().to_vec())).send().await.expect("invoke")
+}
+
+/// The payload of an invoke output as text.
+pub fn body(out: &aws_sdk_lambda::operation::invoke::InvokeOutput) -> String {
+    String::from_utf8(out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default()).expect("utf-8 payload")
+}
+
+/// Waits until `check` holds, polling every 20 ms, or panics after `deadline`.
+pub async fn eventually<F: FnMut() -> bool>(deadline: Duration, what: &str, mut check: F) {
+    let end = tokio::time::Instant::now() + deadline;
+    while !check() {
+        assert!(tokio::time::Instant::now() < end, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
