@@ -45,6 +45,9 @@ pub enum Error {
     /// No such function, version or alias; carries the ARN AWS prints.
     #[error("Function not found: {0}")]
     FunctionNotFound(String),
+    /// A missing alias or other resource, in the exact words AWS uses (`ResourceNotFoundException`).
+    #[error("{0}")]
+    FunctionNotFoundAs(String),
     /// The ARN names another region.
     #[error("Functions from '{arn_region}' are not reachable in this region ('{region}')")]
     WrongRegion { arn_region: String, region: String },

@@ -35,6 +35,8 @@ const ENV_VARS_LIMIT: usize = 4096;
 pub struct VersionView {
     pub function: Arc<Function>,
     pub version: VersionId,
+    /// The alias the caller addressed the version through, if any.
+    pub alias: Option<String>,
 }
 
 impl VersionView {
@@ -131,14 +133,22 @@ impl Engine {
             None => scope.function_arn(&r.name),
         };
         let entry = self.entry(r, arn)?;
-        let version = match &q {
-            None => VersionId::Latest,
-            Some(q) => Self::resolve_qualifier(&entry.function, &Qualifier::interpret(q))
-                .ok_or_else(|| Error::FunctionNotFound(arn()))?,
+        let (version, alias) = match q.as_deref().map(Qualifier::interpret) {
+            None => (VersionId::Latest, None),
+            Some(q) => {
+                let v = Self::resolve_qualifier(&entry.function, &q)
+                    .ok_or_else(|| Error::FunctionNotFound(arn()))?;
+                let alias = match q {
+                    Qualifier::Alias(a) => Some(a),
+                    _ => None,
+                };
+                (v, alias)
+            }
         };
         Ok(VersionView {
             function: entry.function.clone(),
             version,
+            alias,
         })
     }
 
@@ -154,11 +164,13 @@ impl Engine {
             views.push(VersionView {
                 function: f.clone(),
                 version: VersionId::Latest,
+                alias: None,
             });
             if all_versions {
                 views.extend(f.versions.keys().map(|n| VersionView {
                     function: f.clone(),
                     version: VersionId::Published(*n),
+                    alias: None,
                 }));
             }
         }
@@ -232,6 +244,7 @@ impl Engine {
         Ok(VersionView {
             function: entry.function.clone(),
             version: published.unwrap_or(VersionId::Latest),
+            alias: None,
         })
     }
 
@@ -473,7 +486,7 @@ impl Engine {
 
     /// Applies `change` to the current document of `name` and commits it. `change` returns the
     /// version the response should show (`None`: `$LATEST`). With `dry_run`, nothing is stored.
-    async fn modify(
+    pub(crate) async fn modify(
         &self,
         name: &str,
         revision_id: Option<&str>,
@@ -497,6 +510,7 @@ impl Engine {
             return Ok(VersionView {
                 function: Arc::new(function),
                 version: shown,
+                alias: None,
             });
         }
         self.inner.store.update_function(&function).await?;
@@ -508,6 +522,7 @@ impl Engine {
         Ok(VersionView {
             function: entry.function.clone(),
             version: shown,
+            alias: None,
         })
     }
 }
@@ -515,7 +530,7 @@ impl Engine {
 const TAGGABLE_RESOURCE_PATTERN: &str = r"arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|layer:([a-zA-Z0-9-_]+)|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)";
 
 /// A new revision of `$LATEST`.
-fn touch(latest: &mut VersionRecord) {
+pub(crate) fn touch(latest: &mut VersionRecord) {
     latest.revision_id = uuid();
     latest.last_modified_ms = now_ms();
 }
@@ -723,6 +738,7 @@ impl Engine {
             .map(|version| VersionView {
                 function: f.clone(),
                 version,
+                alias: None,
             })
             .collect();
         paginate(views, page, |v| version_key(&v.function.name, v.version))

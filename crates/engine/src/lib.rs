@@ -13,6 +13,7 @@
 //! * nothing acknowledged to a client is lost: control-plane changes are committed to the store
 //!   before the registry shows them.
 
+pub mod aliases;
 mod env;
 mod error;
 pub mod functions;
@@ -38,6 +39,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use aliases::AliasView;
 pub use error::{Error, Result, ThrottleReason};
 pub use functions::{AccountSettings, VersionView};
 pub use logs::LogLimits;

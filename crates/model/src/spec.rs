@@ -84,3 +84,16 @@ pub struct Page {
     pub marker: Option<String>,
     pub max_items: Option<usize>,
 }
+
+/// CreateAlias / UpdateAlias, after syntactic validation. For an update, `None` keeps a field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AliasInput {
+    pub function: FunctionRef,
+    pub name: String,
+    /// `$LATEST` or a version number.
+    pub function_version: Option<crate::name::VersionId>,
+    pub description: Option<String>,
+    /// `RoutingConfig.AdditionalVersionWeights`; `Some(empty)` clears the routing.
+    pub weights: Option<BTreeMap<u64, f64>>,
+    pub revision_id: Option<String>,
+}

@@ -5,15 +5,15 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, Uri};
-use invokd_engine::VersionView;
+use invokd_engine::{AliasView, VersionView};
 use invokd_model::name::NameShape;
 use invokd_model::spec::Page;
-use invokd_model::{Constraint, FieldViolation};
+use invokd_model::{Constraint, FieldViolation, VersionId};
 use invokd_wire::control::{
-    AccountLimit, AccountSettings, AccountUsage, Concurrency, CreateFunctionRequest,
-    FunctionCodeLocation, FunctionConfiguration, GetFunctionResponse, ListFunctionsResponse,
-    ListTagsResponse, ListVersionsResponse, TagResourceRequest, UpdateFunctionCodeRequest,
-    UpdateFunctionConfigurationRequest, View,
+    AccountLimit, AccountSettings, AccountUsage, AliasConfiguration, AliasRequest, Concurrency,
+    CreateFunctionRequest, FunctionCodeLocation, FunctionConfiguration, GetFunctionResponse,
+    ListAliasesResponse, ListFunctionsResponse, ListTagsResponse, ListVersionsResponse,
+    TagResourceRequest, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest, View,
 };
 use invokd_wire::invoke::{function_and_qualifier, max_items};
 
@@ -26,7 +26,13 @@ const CREATE_FUNCTION_LIMIT: usize = 70_167_211;
 const CONTROL_LIMIT: usize = 1 << 20;
 
 fn configuration(app: &App, view: &VersionView, kind: View) -> FunctionConfiguration {
-    FunctionConfiguration::render(app.engine.scope(), &view.function, view.record(), kind)
+    FunctionConfiguration::render(
+        app.engine.scope(),
+        &view.function,
+        view.record(),
+        kind,
+        view.alias.as_deref(),
+    )
 }
 
 pub async fn create_function(
@@ -37,7 +43,7 @@ pub async fn create_function(
     let req: CreateFunctionRequest =
         extract::json(&headers, body, CREATE_FUNCTION_LIMIT, "CreateFunction").await?;
     let view = app.engine.create_function(req.into_input()?).await?;
-    let kind = if view.version == invokd_model::VersionId::Latest {
+    let kind = if view.version == VersionId::Latest {
         View::Detail
     } else {
         View::DetailUnqualified
@@ -145,7 +151,7 @@ pub async fn update_function_code(
         .engine
         .update_function_code(req.into_input(&name)?)
         .await?;
-    let kind = if view.version == invokd_model::VersionId::Latest {
+    let kind = if view.version == VersionId::Latest {
         View::Detail
     } else {
         View::DetailUnqualified
@@ -300,4 +306,91 @@ pub async fn download_code(
         .await
         .map_err(|_| ApiError::NotFound("The specified key does not exist.".into()))?;
     Ok(([(http::header::CONTENT_TYPE, "application/zip")], bytes).into_response())
+}
+
+fn alias_configuration(app: &App, view: &AliasView) -> AliasConfiguration {
+    AliasConfiguration::render(app.engine.scope(), &view.function, view.alias())
+}
+
+pub async fn create_alias(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: AliasRequest = extract::json(&headers, body, CONTROL_LIMIT, "CreateAlias").await?;
+    let view = app
+        .engine
+        .create_alias(req.into_input(&name, None)?)
+        .await?;
+    Ok((StatusCode::CREATED, Json(alias_configuration(&app, &view))).into_response())
+}
+
+pub async fn get_alias(
+    State(app): State<App>,
+    Path((name, alias)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Plain)?;
+    let view = app.engine.get_alias(&function, &alias)?;
+    Ok(Json(alias_configuration(&app, &view)).into_response())
+}
+
+pub async fn update_alias(
+    State(app): State<App>,
+    Path((name, alias)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: AliasRequest = extract::json(&headers, body, CONTROL_LIMIT, "UpdateAlias").await?;
+    let view = app
+        .engine
+        .update_alias(req.into_input(&name, Some(&alias))?)
+        .await?;
+    Ok(Json(alias_configuration(&app, &view)).into_response())
+}
+
+pub async fn delete_alias(
+    State(app): State<App>,
+    Path((name, alias)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Plain)?;
+    app.engine.delete_alias(&function, &alias).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn list_aliases(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let q = query(&uri);
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Plain)?;
+    let version = match param(&q, "FunctionVersion") {
+        None => None,
+        Some("$LATEST") => Some(VersionId::Latest),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) => Some(VersionId::Published(n)),
+            Err(_) => {
+                return Err(ApiError::Wire(invokd_wire::Error::Validation(
+                    FieldViolation::new(
+                        "functionVersion",
+                        v,
+                        Constraint::Pattern(r"(\$LATEST(\.PUBLISHED)?|[0-9]+)"),
+                    )
+                    .into(),
+                )));
+            }
+        },
+    };
+    let page = Page {
+        marker: param(&q, "Marker").map(str::to_owned),
+        max_items: max_items(param(&q, "MaxItems"))?,
+    };
+    let (views, next_marker) = app.engine.list_aliases(&function, version, &page)?;
+    let aliases = views.iter().map(|v| alias_configuration(&app, v)).collect();
+    Ok(Json(ListAliasesResponse {
+        aliases,
+        next_marker,
+    })
+    .into_response())
 }

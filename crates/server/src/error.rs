@@ -43,9 +43,9 @@ impl ApiError {
                 EngineError::Validation(v) => AwsError::validation(v),
                 EngineError::InvalidParameter(m) => AwsError::invalid_parameter(m),
                 EngineError::InvalidRequestContent(m) => AwsError::invalid_request_content(m),
-                EngineError::FunctionNotFound(_) | EngineError::WrongRegion { .. } => {
-                    AwsError::resource_not_found(e.to_string())
-                }
+                EngineError::FunctionNotFound(_)
+                | EngineError::FunctionNotFoundAs(_)
+                | EngineError::WrongRegion { .. } => AwsError::resource_not_found(e.to_string()),
                 EngineError::OtherAccount(arn) => AwsError::access_denied(format!(
                     "User is not authorized to access {arn} in another account"
                 )),

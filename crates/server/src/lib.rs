@@ -66,6 +66,16 @@ pub fn router(engine: Engine, local_addr: SocketAddr) -> Router {
             post(control::publish_version).get(control::list_versions_by_function),
         )
         .route(
+            "/2015-03-31/functions/{name}/aliases",
+            post(control::create_alias).get(control::list_aliases),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/aliases/{alias}",
+            get(control::get_alias)
+                .put(control::update_alias)
+                .delete(control::delete_alias),
+        )
+        .route(
             "/2016-08-19/account-settings",
             get(control::get_account_settings),
         )

@@ -656,13 +656,20 @@ pub struct FunctionConfiguration {
 }
 
 impl FunctionConfiguration {
-    pub fn render(scope: &Scope, function: &Function, version: &VersionRecord, view: View) -> Self {
+    /// Renders `version`; `alias` names the alias it was addressed through, whose ARN AWS shows.
+    pub fn render(
+        scope: &Scope,
+        function: &Function,
+        version: &VersionRecord,
+        view: View,
+        alias: Option<&str>,
+    ) -> Self {
         let name = function.name.as_str();
-        let arn = match (version.version, view) {
-            (VersionId::Latest, View::Detail | View::Listing) | (_, View::DetailUnqualified) => {
-                scope.function_arn(name)
-            }
-            (v, _) => scope.qualified_arn(name, v),
+        let arn = match (alias, version.version, view) {
+            (Some(alias), _, _) => scope.qualified_arn(name, alias),
+            (None, VersionId::Latest, View::Detail | View::Listing)
+            | (None, _, View::DetailUnqualified) => scope.function_arn(name),
+            (None, v, _) => scope.qualified_arn(name, v),
         };
         let c = &version.config;
         let detail = matches!(view, View::Detail | View::DetailUnqualified);
@@ -914,4 +921,122 @@ mod tests {
     fn malformed_json_is_a_parse_error() {
         assert!(matches!(create("{"), Err(Error::Json(_))));
     }
+}
+
+/// `CreateAliasRequest` / `UpdateAliasRequest` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AliasRequest {
+    pub name: Option<String>,
+    pub function_version: Option<String>,
+    pub description: Option<String>,
+    pub routing_config: Option<AliasRoutingConfiguration>,
+    pub revision_id: Option<String>,
+}
+
+const VERSION_PATTERN: &str = r"(\$LATEST(\.PUBLISHED)?|[0-9]+)";
+const WEIGHT_KEY_CONSTRAINT: &str = "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+]";
+const WEIGHT_VALUE_CONSTRAINT: &str = "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]";
+
+/// A double as Java prints it (`2.0`, `0.5`), which is how AWS shows weights in messages.
+fn java_double(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+impl AliasRequest {
+    /// `name` is the alias name from the path (UpdateAlias) or `None` (CreateAlias: the body's).
+    pub fn into_input(
+        self,
+        function_name: &str,
+        path_alias: Option<&str>,
+    ) -> Result<invokd_model::spec::AliasInput, Error> {
+        let mut v = Violations::new();
+        let function = check_function_name(Some(function_name), NameShape::Plain, &mut v);
+        let name = path_alias.map(str::to_owned).or(self.name);
+        match &name {
+            Some(n) => {
+                v.check("name", n, invokd_model::name::check_alias_name(n));
+            }
+            None => v.push(FieldViolation::null("name")),
+        }
+        let mut function_version = None;
+        match &self.function_version {
+            Some(fv) => {
+                let parsed = if fv == "$LATEST" {
+                    Some(VersionId::Latest)
+                } else if !fv.is_empty()
+                    && fv.len() <= 1024
+                    && fv.bytes().all(|b| b.is_ascii_digit())
+                {
+                    fv.parse().ok().map(VersionId::Published)
+                } else {
+                    None
+                };
+                function_version = v.check(
+                    "functionVersion",
+                    fv,
+                    parsed.ok_or(Constraint::Pattern(VERSION_PATTERN)),
+                );
+            }
+            None if path_alias.is_none() => v.push(FieldViolation::null("functionVersion")),
+            None => {}
+        }
+        if let Some(d) = &self.description {
+            v.check("description", d, length_in(d, 0, 256));
+        }
+        let mut weights = None;
+        if let Some(rc) = self.routing_config {
+            let raw = rc.additional_version_weights.unwrap_or_default();
+            let shown = format!(
+                "{{{}}}",
+                raw.iter()
+                    .map(|(k, w)| format!("{k}={}", java_double(*w)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut parsed = BTreeMap::new();
+            for (k, w) in &raw {
+                if k.is_empty() || k.len() > 1024 || !k.bytes().all(|b| b.is_ascii_digit()) {
+                    v.push(FieldViolation::new(
+                        "routingConfig.additionalVersionWeights",
+                        &shown,
+                        Constraint::Phrase(WEIGHT_KEY_CONSTRAINT.into()),
+                    ));
+                    break;
+                }
+                if !(0.0..=1.0).contains(w) {
+                    v.push(FieldViolation::new(
+                        "routingConfig.additionalVersionWeights",
+                        &shown,
+                        Constraint::Phrase(WEIGHT_VALUE_CONSTRAINT.into()),
+                    ));
+                    break;
+                }
+                parsed.insert(k.parse::<u64>().unwrap_or(u64::MAX), *w);
+            }
+            weights = Some(parsed);
+        }
+        v.into_result()?;
+        Ok(invokd_model::spec::AliasInput {
+            function: function.expect("checked above"),
+            name: name.expect("checked above"),
+            function_version,
+            description: self.description,
+            weights,
+            revision_id: self.revision_id,
+        })
+    }
+}
+
+/// `ListAliasesResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListAliasesResponse {
+    pub aliases: Vec<AliasConfiguration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
 }

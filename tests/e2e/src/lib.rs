@@ -39,7 +39,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { data_dir: None, configure: Box::new(|_| {}) }
+        Options {
+            data_dir: None,
+            configure: Box::new(|_| {}),
+        }
     }
 }
 
@@ -49,18 +52,25 @@ impl TestServer {
     }
 
     pub async fn start_with(opts: Options) -> TestServer {
-        let data_dir = opts.data_dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let data_dir = opts
+            .data_dir
+            .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let endpoint = format!("http://{addr}");
-        let mut config = EngineConfig::new(Scope::new("us-east-1", "000000000000"), data_dir.path());
+        let mut config =
+            EngineConfig::new(Scope::new("us-east-1", "000000000000"), data_dir.path());
         config.self_endpoint = Some(endpoint.clone());
         config.shutdown_grace = Duration::from_millis(200);
         if let Some(python) = std::env::var_os("INVOKD_PYTHON") {
             config.python = python;
         }
         (opts.configure)(&mut config);
-        let engine = Engine::start(config, Arc::new(invokd_server::RuntimeApiHttp)).await.expect("engine starts");
+        let engine = Engine::start(config, Arc::new(invokd_server::RuntimeApiHttp))
+            .await
+            .expect("engine starts");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(invokd_server::run(engine.clone(), listener, async {
             let _ = stopped.await;
@@ -68,7 +78,15 @@ impl TestServer {
         let task = tokio::spawn(async move {
             let _ = task.await;
         });
-        TestServer { client: client(&endpoint), endpoint, addr, engine, data_dir, stop: Some(stop), task: Some(task) }
+        TestServer {
+            client: client(&endpoint),
+            endpoint,
+            addr,
+            engine,
+            data_dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     /// Stops serving and stops every environment, as SIGTERM does.
@@ -133,9 +151,16 @@ pub fn fixture_binary() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
     let bin = dir.join("fixture-fn");
-    assert!(bin.is_file(), "fixture binary not built at {}", bin.display());
+    assert!(
+        bin.is_file(),
+        "fixture binary not built at {}",
+        bin.display()
+    );
     bin
 }
 
@@ -209,7 +234,10 @@ impl FunctionBuilder {
     }
 
     /// Creates the function (the `lambda_runtime` fixture unless a package was given).
-    pub async fn deploy(self, server: &TestServer) -> aws_sdk_lambda::operation::create_function::CreateFunctionOutput {
+    pub async fn deploy(
+        self,
+        server: &TestServer,
+    ) -> aws_sdk_lambda::operation::create_function::CreateFunctionOutput {
         let code = self.package.unwrap_or_else(fixture_package);
         let mut req = server
             .client
@@ -219,7 +247,11 @@ impl FunctionBuilder {
             .handler(&self.handler)
             .role(ROLE)
             .publish(self.publish)
-            .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(Blob::new(code)).build());
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(Blob::new(code))
+                    .build(),
+            );
         if let Some(t) = self.timeout {
             req = req.timeout(t);
         }
@@ -238,20 +270,39 @@ impl FunctionBuilder {
 }
 
 /// Invokes `name` with a JSON payload and returns the output.
-pub async fn invoke(server: &TestServer, name: &str, payload: &str) -> aws_sdk_lambda::operation::invoke::InvokeOutput {
-    server.client.invoke().function_name(name).payload(Blob::new(payload.as_bytes().to_vec())).send().await.expect("invoke")
+pub async fn invoke(
+    server: &TestServer,
+    name: &str,
+    payload: &str,
+) -> aws_sdk_lambda::operation::invoke::InvokeOutput {
+    server
+        .client
+        .invoke()
+        .function_name(name)
+        .payload(Blob::new(payload.as_bytes().to_vec()))
+        .send()
+        .await
+        .expect("invoke")
 }
 
 /// The payload of an invoke output as text.
 pub fn body(out: &aws_sdk_lambda::operation::invoke::InvokeOutput) -> String {
-    String::from_utf8(out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default()).expect("utf-8 payload")
+    String::from_utf8(
+        out.payload()
+            .map(|b| b.as_ref().to_vec())
+            .unwrap_or_default(),
+    )
+    .expect("utf-8 payload")
 }
 
 /// Waits until `check` holds, polling every 20 ms, or panics after `deadline`.
 pub async fn eventually<F: FnMut() -> bool>(deadline: Duration, what: &str, mut check: F) {
     let end = tokio::time::Instant::now() + deadline;
     while !check() {
-        assert!(tokio::time::Instant::now() < end, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -32,7 +32,11 @@ async fn request_response_returns_the_body_verbatim_with_the_executed_version() 
 #[tokio::test]
 async fn the_runtime_sees_the_invocation_as_aws_describes_it() {
     let server = TestServer::start().await;
-    function("ctx").memory(256).env("GREETING", "hello").deploy(&server).await;
+    function("ctx")
+        .memory(256)
+        .env("GREETING", "hello")
+        .deploy(&server)
+        .await;
     let out = server
         .client
         .invoke()
@@ -45,11 +49,20 @@ async fn the_runtime_sees_the_invocation_as_aws_describes_it() {
     let v = json(&body(&out));
     // x-amzn-RequestId is the invocation's request id.
     assert_eq!(v["request_id"].as_str(), request_id.as_deref());
-    assert_eq!(v["invoked_function_arn"], "arn:aws:lambda:us-east-1:000000000000:function:ctx");
+    assert_eq!(
+        v["invoked_function_arn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:ctx"
+    );
     assert!(v["xray_trace_id"].as_str().unwrap().starts_with("Root=1-"));
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     let deadline = v["deadline"].as_u64().unwrap();
-    assert!(deadline > now_ms && deadline <= now_ms + 3_000, "deadline {deadline} vs now {now_ms}");
+    assert!(
+        deadline > now_ms && deadline <= now_ms + 3_000,
+        "deadline {deadline} vs now {now_ms}"
+    );
     let env = &v["env"];
     for (k, expected) in [
         ("AWS_LAMBDA_FUNCTION_NAME", "ctx"),
@@ -66,13 +79,25 @@ async fn the_runtime_sees_the_invocation_as_aws_describes_it() {
     ] {
         assert_eq!(env[k], expected, "{k}");
     }
-    assert!(env.get("AWS_EXECUTION_ENV").is_none(), "not set for custom runtimes");
+    assert!(
+        env.get("AWS_EXECUTION_ENV").is_none(),
+        "not set for custom runtimes"
+    );
     let api = env["AWS_LAMBDA_RUNTIME_API"].as_str().unwrap();
-    assert!(api.starts_with("127.0.0.1:") && !api.ends_with(&server.addr.port().to_string()), "{api}");
+    assert!(
+        api.starts_with("127.0.0.1:") && !api.ends_with(&server.addr.port().to_string()),
+        "{api}"
+    );
     let stream = env["AWS_LAMBDA_LOG_STREAM_NAME"].as_str().unwrap();
-    assert!(stream.contains("/[$LATEST]") && stream.len() == "2026/11/22/[$LATEST]".len() + 32, "{stream}");
+    assert!(
+        stream.contains("/[$LATEST]") && stream.len() == "2026/11/22/[$LATEST]".len() + 32,
+        "{stream}"
+    );
     assert_eq!(env["LAMBDA_TASK_ROOT"], v["cwd"]);
-    assert_eq!(env["AWS_ENDPOINT_URL_LAMBDA"].as_str(), Some(server.endpoint.as_str()));
+    assert_eq!(
+        env["AWS_ENDPOINT_URL_LAMBDA"].as_str(),
+        Some(server.endpoint.as_str())
+    );
     server.stop().await;
 }
 
@@ -80,10 +105,20 @@ async fn the_runtime_sees_the_invocation_as_aws_describes_it() {
 async fn dry_run_answers_204_and_runs_nothing() {
     let server = TestServer::start().await;
     function("dry").deploy(&server).await;
-    let out = server.client.invoke().function_name("dry").invocation_type(InvocationType::DryRun).send().await.unwrap();
+    let out = server
+        .client
+        .invoke()
+        .function_name("dry")
+        .invocation_type(InvocationType::DryRun)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status_code(), 204);
     assert!(out.payload().map_or(true, |p| p.as_ref().is_empty()));
-    assert!(!server.logs_dir("dry").exists(), "a dry run must not start an environment");
+    assert!(
+        !server.logs_dir("dry").exists(),
+        "a dry run must not start an environment"
+    );
     server.stop().await;
 }
 
@@ -96,26 +131,58 @@ async fn log_type_tail_returns_this_invocations_log_in_aws_format() {
         .invoke()
         .function_name("tail")
         .log_type(LogType::Tail)
-        .payload(Blob::new(br#"{"print":"hello from the function"}"#.to_vec()))
+        .payload(Blob::new(
+            br#"{"print":"hello from the function"}"#.to_vec(),
+        ))
         .send()
         .await
         .unwrap();
     let id = out.request_id().unwrap().to_owned();
-    let log = base64::engine::general_purpose::STANDARD.decode(out.log_result().unwrap()).unwrap();
+    let log = base64::engine::general_purpose::STANDARD
+        .decode(out.log_result().unwrap())
+        .unwrap();
     let log = String::from_utf8(log).unwrap();
     let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines[0], format!("START RequestId: {id} Version: $LATEST"), "{log}");
+    assert_eq!(
+        lines[0],
+        format!("START RequestId: {id} Version: $LATEST"),
+        "{log}"
+    );
     assert!(lines.contains(&"hello from the function"), "{log}");
     assert_eq!(lines[lines.len() - 2], format!("END RequestId: {id}"));
     let report = lines[lines.len() - 1];
-    assert!(report.starts_with(&format!("REPORT RequestId: {id}\tDuration: ")), "{report}");
-    assert!(report.contains(" ms\tBilled Duration: ") && report.contains("\tMemory Size: 128 MB\tMax Memory Used: "));
-    assert!(report.contains("\tInit Duration: "), "first invoke of an environment reports its init: {report}");
+    assert!(
+        report.starts_with(&format!("REPORT RequestId: {id}\tDuration: ")),
+        "{report}"
+    );
+    assert!(
+        report.contains(" ms\tBilled Duration: ")
+            && report.contains("\tMemory Size: 128 MB\tMax Memory Used: ")
+    );
+    assert!(
+        report.contains("\tInit Duration: "),
+        "first invoke of an environment reports its init: {report}"
+    );
     assert!(log.ends_with("\t\n"), "REPORT ends with a tab");
-    assert!(!log.contains("INIT_START"), "the tail holds this invocation only");
+    assert!(
+        !log.contains("INIT_START"),
+        "the tail holds this invocation only"
+    );
     // A warm invoke has no init duration.
-    let out = server.client.invoke().function_name("tail").log_type(LogType::Tail).send().await.unwrap();
-    let log = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(out.log_result().unwrap()).unwrap()).unwrap();
+    let out = server
+        .client
+        .invoke()
+        .function_name("tail")
+        .log_type(LogType::Tail)
+        .send()
+        .await
+        .unwrap();
+    let log = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(out.log_result().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     assert!(!log.contains("Init Duration"), "{log}");
     server.stop().await;
 }
@@ -134,7 +201,9 @@ async fn tail_is_the_last_four_kilobytes() {
         .send()
         .await
         .unwrap();
-    let log = base64::engine::general_purpose::STANDARD.decode(out.log_result().unwrap()).unwrap();
+    let log = base64::engine::general_purpose::STANDARD
+        .decode(out.log_result().unwrap())
+        .unwrap();
     assert_eq!(log.len(), 4096);
     assert!(String::from_utf8_lossy(&log).contains("REPORT RequestId"));
     server.stop().await;
@@ -144,7 +213,8 @@ async fn tail_is_the_last_four_kilobytes() {
 async fn client_context_is_decoded_for_the_runtime_and_validated() {
     let server = TestServer::start().await;
     function("cc").deploy(&server).await;
-    let cc = base64::engine::general_purpose::STANDARD.encode(r#"{"custom":{"k":"v"},"environment":{"e":"1"}}"#);
+    let cc = base64::engine::general_purpose::STANDARD
+        .encode(r#"{"custom":{"k":"v"},"environment":{"e":"1"}}"#);
     let out = server
         .client
         .invoke()
@@ -158,13 +228,31 @@ async fn client_context_is_decoded_for_the_runtime_and_validated() {
     assert_eq!(v["client_context"]["custom"]["k"], "v");
     assert_eq!(v["client_context"]["env"]["e"], "1");
 
-    let err = server.client.invoke().function_name("cc").client_context("not base64!").send().await.unwrap_err();
+    let err = server
+        .client
+        .invoke()
+        .function_name("cc")
+        .client_context("not base64!")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("InvalidRequestContentException"));
-    assert_eq!(err.message(), Some("Client context must be a valid Base64-encoded JSON object."));
+    assert_eq!(
+        err.message(),
+        Some("Client context must be a valid Base64-encoded JSON object.")
+    );
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 400);
 
-    let too_long = base64::engine::general_purpose::STANDARD.encode(format!(r#"{{"custom":{{"k":"{}"}}}}"#, "v".repeat(3000)));
-    let err = server.client.invoke().function_name("cc").client_context(too_long).send().await.unwrap_err();
+    let too_long = base64::engine::general_purpose::STANDARD
+        .encode(format!(r#"{{"custom":{{"k":"{}"}}}}"#, "v".repeat(3000)));
+    let err = server
+        .client
+        .invoke()
+        .function_name("cc")
+        .client_context(too_long)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("InvalidRequestContentException"));
     server.stop().await;
 }
@@ -179,7 +267,10 @@ async fn a_function_error_is_a_200_with_the_runtimes_body() {
     assert_eq!(out.executed_version(), Some("$LATEST"));
     let v = json(&body(&out));
     assert_eq!(v["errorMessage"], "boom");
-    assert!(v["errorType"].as_str().unwrap().contains("Error"), "lambda_runtime names a Rust type: {v}");
+    assert!(
+        v["errorType"].as_str().unwrap().contains("Error"),
+        "lambda_runtime names a Rust type: {v}"
+    );
     // The environment is still good.
     let out = invoke(&server, "fails", r#"{"ok":1}"#).await;
     assert_eq!(out.function_error(), None);
@@ -197,11 +288,16 @@ async fn a_timeout_kills_the_runtime_and_the_next_invoke_works() {
     assert_eq!(out.function_error(), Some("Unhandled"));
     assert_eq!(
         body(&out),
-        format!(r#"{{"errorType":"Sandbox.Timedout","errorMessage":"RequestId: {id} Error: Task timed out after 1.00 seconds"}}"#)
+        format!(
+            r#"{{"errorType":"Sandbox.Timedout","errorMessage":"RequestId: {id} Error: Task timed out after 1.00 seconds"}}"#
+        )
     );
     let after = json(&body(&invoke(&server, "slow", r#"{"context":true}"#).await));
     assert_ne!(first["pid"], after["pid"], "the runtime was re-initialised");
-    assert_eq!(first["env"]["TMPDIR"], after["env"]["TMPDIR"], "in the same sandbox (/tmp survives)");
+    assert_eq!(
+        first["env"]["TMPDIR"], after["env"]["TMPDIR"],
+        "in the same sandbox (/tmp survives)"
+    );
     server.stop().await;
 }
 
@@ -214,29 +310,42 @@ async fn a_crash_mid_invoke_is_runtime_exit_error() {
     assert_eq!(out.function_error(), Some("Unhandled"));
     assert_eq!(
         body(&out),
-        format!(r#"{{"errorType":"Runtime.ExitError","errorMessage":"RequestId: {id} Error: Runtime exited with error: exit status 3"}}"#)
+        format!(
+            r#"{{"errorType":"Runtime.ExitError","errorMessage":"RequestId: {id} Error: Runtime exited with error: exit status 3"}}"#
+        )
     );
     let out = invoke(&server, "crash", r#"{"exit":0}"#).await;
     let id = out.request_id().unwrap().to_owned();
     assert_eq!(
         body(&out),
-        format!(r#"{{"errorType":"Runtime.ExitError","errorMessage":"RequestId: {id} Error: Runtime exited without providing a reason"}}"#)
+        format!(
+            r#"{{"errorType":"Runtime.ExitError","errorMessage":"RequestId: {id} Error: Runtime exited without providing a reason"}}"#
+        )
     );
-    assert_eq!(invoke(&server, "crash", "{}").await.function_error(), None, "a fresh runtime serves the next one");
+    assert_eq!(
+        invoke(&server, "crash", "{}").await.function_error(),
+        None,
+        "a fresh runtime serves the next one"
+    );
     server.stop().await;
 }
 
 #[tokio::test]
 async fn a_runtime_that_exits_during_init_is_runtime_exit_error() {
     let server = TestServer::start().await;
-    function("noinit").package(shell_package("#!/bin/sh\necho starting\nexit 7\n")).deploy(&server).await;
+    function("noinit")
+        .package(shell_package("#!/bin/sh\necho starting\nexit 7\n"))
+        .deploy(&server)
+        .await;
     let out = invoke(&server, "noinit", "{}").await;
     let id = out.request_id().unwrap().to_owned();
     assert_eq!(out.status_code(), 200);
     assert_eq!(out.function_error(), Some("Unhandled"));
     assert_eq!(
         body(&out),
-        format!(r#"{{"errorType":"Runtime.ExitError","errorMessage":"RequestId: {id} Error: Runtime exited with error: exit status 7"}}"#)
+        format!(
+            r#"{{"errorType":"Runtime.ExitError","errorMessage":"RequestId: {id} Error: Runtime exited with error: exit status 7"}}"#
+        )
     );
     server.stop().await;
 }
@@ -250,10 +359,16 @@ curl -sS -X POST "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/init/error" 
   -d '{"errorMessage":"bad config","errorType":"Runtime.ConfigError"}'
 exit 1
 "#;
-    function("initerr").package(shell_package(script)).deploy(&server).await;
+    function("initerr")
+        .package(shell_package(script))
+        .deploy(&server)
+        .await;
     let out = invoke(&server, "initerr", "{}").await;
     assert_eq!(out.function_error(), Some("Unhandled"));
-    assert_eq!(body(&out), r#"{"errorMessage":"bad config","errorType":"Runtime.ConfigError"}"#);
+    assert_eq!(
+        body(&out),
+        r#"{"errorMessage":"bad config","errorType":"Runtime.ConfigError"}"#
+    );
     server.stop().await;
 }
 
@@ -264,7 +379,11 @@ async fn an_init_that_hangs_is_retried_within_the_invoke_and_times_out() {
         ..Default::default()
     })
     .await;
-    function("hang").timeout(1).package(shell_package("#!/bin/sh\nsleep 60\n")).deploy(&server).await;
+    function("hang")
+        .timeout(1)
+        .package(shell_package("#!/bin/sh\nsleep 60\n"))
+        .deploy(&server)
+        .await;
     let out = invoke(&server, "hang", "{}").await;
     let v = json(&body(&out));
     assert_eq!(out.function_error(), Some("Unhandled"));
@@ -283,7 +402,12 @@ async fn a_package_without_bootstrap_is_an_invalid_entrypoint() {
     let v = json(&body(&out));
     assert_eq!(out.function_error(), Some("Unhandled"));
     assert_eq!(v["errorType"], "Runtime.InvalidEntrypoint");
-    assert!(v["errorMessage"].as_str().unwrap().contains("Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"));
+    assert!(
+        v["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]")
+    );
     server.stop().await;
 }
 
@@ -297,9 +421,19 @@ async fn request_payload_limits() {
     assert_eq!(out.payload().unwrap().as_ref().len(), 6_291_456);
 
     let over = format!("\"{}\"", "a".repeat(6_291_456 - 1));
-    let err = server.client.invoke().function_name("big").payload(Blob::new(over.into_bytes())).send().await.unwrap_err();
+    let err = server
+        .client
+        .invoke()
+        .function_name("big")
+        .payload(Blob::new(over.into_bytes()))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("RequestEntityTooLargeException"));
-    assert_eq!(err.message(), Some("Request must be smaller than 6291456 bytes for the InvokeFunction operation"));
+    assert_eq!(
+        err.message(),
+        Some("Request must be smaller than 6291456 bytes for the InvokeFunction operation")
+    );
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 413);
     server.stop().await;
 }
@@ -327,7 +461,14 @@ async fn response_size_limit_is_a_function_error_and_the_environment_survives() 
 async fn invalid_json_is_invalid_request_content() {
     let server = TestServer::start().await;
     function("j").deploy(&server).await;
-    let err = server.client.invoke().function_name("j").payload(Blob::new(b"'test'".to_vec())).send().await.unwrap_err();
+    let err = server
+        .client
+        .invoke()
+        .function_name("j")
+        .payload(Blob::new(b"'test'".to_vec()))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("InvalidRequestContentException"));
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 400);
     assert!(err
@@ -336,7 +477,13 @@ async fn invalid_json_is_invalid_request_content() {
         .starts_with("Could not parse request body into json: Could not parse payload into json: Unexpected character (''' (code 39))"));
     // Any JSON value is a valid payload, and so is an empty one.
     assert_eq!(body(&invoke(&server, "j", "42").await), "42");
-    let out = server.client.invoke().function_name("j").send().await.unwrap();
+    let out = server
+        .client
+        .invoke()
+        .function_name("j")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(body(&out), "{}");
     server.stop().await;
 }
@@ -344,12 +491,27 @@ async fn invalid_json_is_invalid_request_content() {
 #[tokio::test]
 async fn unknown_functions_and_bad_names() {
     let server = TestServer::start().await;
-    let err = server.client.invoke().function_name("missing").send().await.unwrap_err();
+    let err = server
+        .client
+        .invoke()
+        .function_name("missing")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("ResourceNotFoundException"));
-    assert_eq!(err.message(), Some("Function not found: arn:aws:lambda:us-east-1:000000000000:function:missing:$LATEST"));
+    assert_eq!(
+        err.message(),
+        Some("Function not found: arn:aws:lambda:us-east-1:000000000000:function:missing:$LATEST")
+    );
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 404);
 
-    let err = server.client.invoke().function_name("bad!name").send().await.unwrap_err();
+    let err = server
+        .client
+        .invoke()
+        .function_name("bad!name")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("ValidationException"));
     assert!(err.message().unwrap().starts_with("1 validation error detected: Value 'bad!name' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: "));
 
@@ -361,7 +523,10 @@ async fn unknown_functions_and_bad_names() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("ResourceNotFoundException"));
-    assert_eq!(err.message(), Some("Functions from 'eu-west-1' are not reachable in this region ('us-east-1')"));
+    assert_eq!(
+        err.message(),
+        Some("Functions from 'eu-west-1' are not reachable in this region ('us-east-1')")
+    );
     server.stop().await;
 }
 
@@ -383,16 +548,20 @@ async fn concurrent_invokes_run_in_separate_environments() {
             json(&body(&out))["pid"].as_u64().unwrap()
         }
     });
-    let pids: std::collections::HashSet<u64> = futures::future::join_all(calls).await.into_iter().collect();
-    assert_eq!(pids.len(), 100, "each concurrent invoke had its own environment");
+    let pids: std::collections::HashSet<u64> =
+        futures::future::join_all(calls).await.into_iter().collect();
+    assert_eq!(
+        pids.len(),
+        100,
+        "each concurrent invoke had its own environment"
+    );
     let dir = server.data_dir.clone();
     server.stop().await;
     // Stopping the server leaves no function process behind.
     let exe = invokd_e2e::fixture_binary();
     eventually(Duration::from_secs(5), "function processes to exit", || {
-        pids.iter().all(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/exe")).map_or(true, |p| p != exe)
-        })
+        pids.iter()
+            .all(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).map_or(true, |p| p != exe))
     })
     .await;
     drop(dir);
@@ -401,12 +570,22 @@ async fn concurrent_invokes_run_in_separate_environments() {
 #[tokio::test]
 async fn out_of_memory_is_reported_as_runtime_out_of_memory() {
     let server = TestServer::start().await;
-    function("hungry").memory(128).timeout(20).deploy(&server).await;
+    function("hungry")
+        .memory(128)
+        .timeout(20)
+        .deploy(&server)
+        .await;
     let out = invoke(&server, "hungry", r#"{"alloc_mb":400}"#).await;
     let v = json(&body(&out));
     assert_eq!(out.function_error(), Some("Unhandled"), "{v}");
     assert_eq!(v["errorType"], "Runtime.OutOfMemory", "{v}");
-    assert!(v["errorMessage"].as_str().unwrap().ends_with("Error: Runtime exited with error: signal: killed"), "{v}");
+    assert!(
+        v["errorMessage"]
+            .as_str()
+            .unwrap()
+            .ends_with("Error: Runtime exited with error: signal: killed"),
+        "{v}"
+    );
     assert_eq!(invoke(&server, "hungry", "{}").await.function_error(), None);
     server.stop().await;
 }

@@ -38,8 +38,9 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
         return Ok(Value::String("x".repeat(n.saturating_sub(2) as usize)));
     }
     if p.get("context").and_then(Value::as_bool) == Some(true) {
-        let env: serde_json::Map<String, Value> =
-            std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
+        let env: serde_json::Map<String, Value> = std::env::vars()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
         let ctx = &event.context;
         return Ok(json!({
             "request_id": ctx.request_id,
