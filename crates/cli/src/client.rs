@@ -160,3 +160,80 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[derive(Debug, clap::Args)]
+pub struct EventsArgs {
+    /// Only this function's events.
+    function: Option<String>,
+    /// Deliver the dead letter with this id again.
+    #[arg(long)]
+    redrive: Option<i64>,
+    /// invokd's URL.
+    #[arg(long, env = "INVOKD_ENDPOINT", default_value = "http://127.0.0.1:9001")]
+    endpoint: String,
+}
+
+async fn get(uri: &str, method: http::Method) -> anyhow::Result<(http::StatusCode, Bytes)> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let req = http::Request::builder().method(method).uri(uri).body(Full::new(Bytes::new()))?;
+    let res = client.request(req).await.with_context(|| format!("cannot reach invokd at {uri}"))?;
+    let status = res.status();
+    Ok((status, res.into_body().collect().await?.to_bytes()))
+}
+
+/// Prints the asynchronous queue as a table, or redrives one dead letter.
+pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
+    let base = args.endpoint.trim_end_matches('/');
+    if let Some(id) = args.redrive {
+        let (status, body) = get(&format!("{base}/_invokd/dead-letters/{id}/redrive"), http::Method::POST).await?;
+        if !status.is_success() {
+            bail!("redrive failed ({status}): {}", String::from_utf8_lossy(&body));
+        }
+        println!("dead letter {id} delivered");
+        return Ok(());
+    }
+    let mut uri = format!("{base}/_invokd/events");
+    if let Some(f) = &args.function {
+        uri.push_str(&format!("?function={}", encode_segment(f)));
+    }
+    let (status, body) = get(&uri, http::Method::GET).await?;
+    if !status.is_success() {
+        bail!("listing events failed ({status}): {}", String::from_utf8_lossy(&body));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body)?;
+    let empty = Vec::new();
+    let events = v["Events"].as_array().unwrap_or(&empty);
+    println!("{:<38} {:<24} {:<10} {:>8}  {:<29} LAST ERROR", "REQUEST ID", "FUNCTION", "STATE", "ATTEMPTS", "DUE");
+    for e in events {
+        let function = match e["Qualifier"].as_str() {
+            Some(q) => format!("{}:{q}", e["FunctionName"].as_str().unwrap_or("")),
+            None => e["FunctionName"].as_str().unwrap_or("").to_owned(),
+        };
+        let error: String = e["LastError"].as_str().unwrap_or("").chars().take(60).collect();
+        println!(
+            "{:<38} {:<24} {:<10} {:>8}  {:<29} {error}",
+            e["RequestId"].as_str().unwrap_or(""),
+            function,
+            e["State"].as_str().unwrap_or(""),
+            e["Attempts"],
+            e["DueAt"].as_str().unwrap_or("")
+        );
+    }
+    let dead = v["DeadLetters"].as_array().unwrap_or(&empty);
+    if !dead.is_empty() {
+        println!("\nFAILED DELIVERIES (redrive with --redrive ID)");
+        println!("{:>6} {:<38} {:<24} {:<50} ERROR", "ID", "REQUEST ID", "FUNCTION", "TARGET");
+        for d in dead {
+            println!(
+                "{:>6} {:<38} {:<24} {:<50} {}",
+                d["Id"],
+                d["RequestId"].as_str().unwrap_or(""),
+                d["FunctionName"].as_str().unwrap_or(""),
+                d["Target"].as_str().unwrap_or(""),
+                d["Error"].as_str().unwrap_or("")
+            );
+        }
+    }
+    println!("\n{} queued or in flight, {} failed deliveries", events.len(), dead.len());
+    Ok(())
+}

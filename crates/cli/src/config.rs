@@ -45,6 +45,15 @@ pub struct ServeArgs {
     /// Milliseconds between SIGTERM and SIGKILL when an environment stops [default: 500].
     #[arg(long, env = "INVOKD_SHUTDOWN_GRACE_MS")]
     shutdown_grace_ms: Option<u64>,
+    /// Multiplies every asynchronous retry delay, backoff and event age (0.01: a minute is 0.6 s) [default: 1].
+    #[arg(long, env = "INVOKD_ASYNC_RETRY_SCALE")]
+    async_retry_scale: Option<f64>,
+    /// Asynchronous events run at once [default: 64].
+    #[arg(long, env = "INVOKD_ASYNC_WORKERS")]
+    async_workers: Option<usize>,
+    /// Endpoint of the SQS/SNS/EventBridge APIs that destinations and DLQs are sent to.
+    #[arg(long, env = "INVOKD_AWS_ENDPOINT_URL")]
+    aws_endpoint_url: Option<String>,
     /// Serve on a non-loopback address without authentication.
     #[arg(long, env = "INVOKD_ALLOW_ANONYMOUS")]
     allow_anonymous: bool,
@@ -67,6 +76,9 @@ struct FileConfig {
     memory_budget_mb: Option<u32>,
     account_concurrency: Option<u32>,
     shutdown_grace_ms: Option<u64>,
+    async_retry_scale: Option<f64>,
+    async_workers: Option<usize>,
+    aws_endpoint_url: Option<String>,
     allow_anonymous: Option<bool>,
 }
 
@@ -75,6 +87,8 @@ struct FileConfig {
 pub struct Config {
     pub listen: SocketAddr,
     pub engine: EngineConfig,
+    /// Where destinations and dead-letter queues are sent, if anywhere.
+    pub aws_endpoint_url: Option<String>,
     pub verbosity: u8,
 }
 
@@ -155,11 +169,27 @@ impl Config {
         if let Some(ms) = args.shutdown_grace_ms.or(file.shutdown_grace_ms) {
             engine.shutdown_grace = Duration::from_millis(ms);
         }
-        Ok(Config {
-            listen,
-            engine,
-            verbosity: args.verbose,
-        })
+        if let Some(f) = args.async_retry_scale.or(file.async_retry_scale) {
+            if !(f.is_finite() && f > 0.0) {
+                bail!(
+                    "invalid configuration: async retry scale must be a positive number (1 = AWS's delays, 0.01 = a minute becomes 0.6 s)"
+                );
+            }
+            engine.async_config.retry_scale = f;
+        }
+        if let Some(n) = args.async_workers.or(file.async_workers) {
+            if n == 0 {
+                bail!("invalid configuration: async workers must be at least 1");
+            }
+            engine.async_config.workers = n;
+        }
+        let aws_endpoint_url = args.aws_endpoint_url.or(file.aws_endpoint_url);
+        if let Some(url) = &aws_endpoint_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("invalid configuration: AWS endpoint URL {url:?} must start with http:// or https://");
+            }
+        }
+        Ok(Config { listen, engine, aws_endpoint_url, verbosity: args.verbose })
     }
 }
 

@@ -28,6 +28,8 @@ enum Command {
     Invoke(client::InvokeArgs),
     /// Print a function's logs.
     Logs(client::LogsArgs),
+    /// Show queued, in-flight and failed asynchronous events; redrive failed deliveries.
+    Events(client::EventsArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()?;
             runtime.block_on(client::invoke(args))
+        }
+        Command::Events(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(client::events(args))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Logs(args) => {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -91,12 +98,19 @@ async fn serve(config: config::Config) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let mut engine_config = config.engine.clone();
     engine_config.self_endpoint = Some(format!("http://{local}"));
-    let engine = invokd_engine::Engine::start(
-        engine_config,
-        std::sync::Arc::new(invokd_server::RuntimeApiHttp),
-    )
-    .await
-    .context("starting the engine")?;
+    let outbound: std::sync::Arc<dyn invokd_engine::Outbound> = match &config.aws_endpoint_url {
+        Some(url) => std::sync::Arc::new(invokd_outbound::AwsOutbound::new(&invokd_outbound::AwsTarget {
+            endpoint_url: url.clone(),
+            region: config.engine.scope.region.clone(),
+            access_key_id: std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into()),
+            secret_access_key: std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "test".into()),
+        })),
+        None => std::sync::Arc::new(invokd_engine::NoOutbound),
+    };
+    let runtime_api = std::sync::Arc::new(invokd_server::RuntimeApiHttp);
+    let engine = invokd_engine::Engine::start(engine_config, runtime_api, outbound)
+        .await
+        .context("starting the engine")?;
     eprintln!(
         "invokd: serving the Lambda API on http://{local} (data in {})",
         config.engine.data_dir.display()

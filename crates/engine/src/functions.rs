@@ -229,6 +229,7 @@ impl Engine {
             tags: input.tags,
             last_published: 0,
             reserved_concurrency: None,
+            event_invoke_configs: Default::default(),
         };
         let published = if input.publish {
             Some(publish(&mut function, None))

@@ -62,10 +62,18 @@ impl Engine {
         self.check_tenant(&target, req.tenant_id.as_deref())?;
         match req.invocation_type {
             InvocationType::DryRun => Ok(InvokeOutcome::DryRun { request_id: uuid() }),
-            InvocationType::Event => Err(Error::InvalidParameter(
-                "Event invocations are not available in this build of invokd.".into(),
-            )),
-            InvocationType::RequestResponse => self.run_sync(target, req, client_context).await,
+            InvocationType::Event => self.enqueue(&target, &req).await,
+            InvocationType::RequestResponse => {
+                let call = SyncCall {
+                    request_id: uuid(),
+                    trace_header: trace_header(req.trace_header.as_deref()),
+                    client_context,
+                    tenant_id: req.tenant_id,
+                    tail: req.log_type == LogType::Tail,
+                    payload: req.payload,
+                };
+                self.run_sync(target, call).await
+            }
         }
     }
 
@@ -123,28 +131,25 @@ impl Engine {
         })
     }
 
-    async fn run_sync(
-        &self,
-        t: Target,
-        req: InvokeRequest,
-        client_context: Option<String>,
-    ) -> Result<InvokeOutcome> {
+    /// Runs one invocation in an environment of the target's version, to its end.
+    pub(crate) async fn run_sync(&self, t: Target, input: SyncCall) -> Result<InvokeOutcome> {
         let config = &t.pool.record().config;
         let timeout = Duration::from_secs(u64::from(config.timeout));
         let mut lease = t.pool.acquire().await?;
         let env = lease.env.clone();
         let call = Call {
-            request_id: uuid(),
+            request_id: input.request_id,
             version: t.version,
             memory_size: config.memory_size,
-            tail: req.log_type == LogType::Tail,
+            tail: input.tail,
         };
-        let payload = if req.payload.iter().all(u8::is_ascii_whitespace) {
+        let payload = if input.payload.iter().all(u8::is_ascii_whitespace) {
             Bytes::from_static(b"{}")
         } else {
-            req.payload
+            input.payload
         };
-        let trace_id = trace_header(req.trace_header.as_deref());
+        let trace_id = input.trace_header;
+        let client_context = input.client_context;
         let mut report = Report::default();
         let mut started = false;
         // A runtime that dies after its last answer is found dead only when the next event is
@@ -176,7 +181,7 @@ impl Engine {
                 trace_id: trace_id.clone(),
                 client_context: client_context.clone(),
                 cognito_identity: None,
-                tenant_id: req.tenant_id.clone(),
+                tenant_id: input.tenant_id.clone(),
                 payload: payload.clone(),
             };
             let (tx, rx) = oneshot::channel();
@@ -301,6 +306,18 @@ impl Engine {
             log_result,
         }
     }
+}
+
+/// One synchronous invocation, as the invoke path and the async workers start it.
+pub(crate) struct SyncCall {
+    /// The same on every attempt of an asynchronous event.
+    pub request_id: String,
+    pub payload: Bytes,
+    /// `Lambda-Runtime-Trace-Id`.
+    pub trace_header: String,
+    pub client_context: Option<String>,
+    pub tenant_id: Option<String>,
+    pub tail: bool,
 }
 
 /// Kills the runtime of `env` and waits until it is gone.

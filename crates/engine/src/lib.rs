@@ -14,12 +14,16 @@
 //!   before the registry shows them.
 
 pub mod aliases;
+pub mod async_queue;
+mod backoff;
 mod env;
 mod error;
+pub mod event_config;
 pub mod functions;
 mod ids;
 pub mod invoke;
 mod logs;
+pub mod outbound;
 mod pool;
 mod registry;
 mod rendezvous;
@@ -40,6 +44,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use aliases::AliasView;
+pub use async_queue::AsyncConfig;
+pub use event_config::EventConfigView;
+pub use outbound::{NoOutbound, Outbound, OutboundMessage};
 pub use error::{Error, Result, ThrottleReason};
 pub use functions::{AccountSettings, VersionView};
 pub use logs::LogLimits;
@@ -129,6 +136,8 @@ pub struct EngineConfig {
     pub log_limits: LogLimits,
     /// This server's URL, given to functions as `AWS_ENDPOINT_URL_LAMBDA`.
     pub self_endpoint: Option<String>,
+    /// Asynchronous invocation tuning.
+    pub async_config: AsyncConfig,
 }
 
 impl EngineConfig {
@@ -145,6 +154,7 @@ impl EngineConfig {
             shutdown_grace: Duration::from_millis(500),
             log_limits: LogLimits::default(),
             self_endpoint: None,
+            async_config: AsyncConfig::default(),
         }
     }
 }
@@ -177,6 +187,8 @@ struct Inner {
     pools: Arc<PoolContext>,
     /// Serialises control-plane writes (read-modify-write of a function document).
     writes: tokio::sync::Mutex<()>,
+    queue: async_queue::AsyncQueue,
+    outbound: Arc<dyn Outbound>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -186,6 +198,7 @@ impl Engine {
     pub async fn start(
         config: EngineConfig,
         runtime_api: Arc<dyn RuntimeApiServer>,
+        outbound: Arc<dyn Outbound>,
     ) -> Result<Engine> {
         let dir = &config.data_dir;
         let io = |what: &str, p: &Path, e: std::io::Error| {
@@ -225,18 +238,21 @@ impl Engine {
             registry.put(FunctionEntry::build(&pools, function, None));
         }
         tracker.spawn(pool::reaper(pools.clone()));
+        let queue = async_queue::AsyncQueue::new(config.async_config);
         let inner = Inner {
             config,
             store,
             registry,
             pools,
             writes: tokio::sync::Mutex::new(()),
+            queue,
+            outbound,
             shutdown,
             tracker,
         };
-        Ok(Engine {
-            inner: Arc::new(inner),
-        })
+        let engine = Engine { inner: Arc::new(inner) };
+        engine.start_async().await?;
+        Ok(engine)
     }
 
     pub fn scope(&self) -> &Scope {

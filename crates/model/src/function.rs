@@ -211,6 +211,34 @@ pub struct Function {
     /// Highest version number ever published; numbers are never reused.
     pub last_published: u64,
     pub reserved_concurrency: Option<u32>,
+    /// Asynchronous invocation settings, per qualifier (`$LATEST`, a version or an alias).
+    #[serde(default)]
+    pub event_invoke_configs: BTreeMap<String, EventInvokeConfig>,
+}
+
+/// How asynchronous invocations of one qualifier are retried and where their records go.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EventInvokeConfig {
+    /// 0..=2; `None` means AWS's default (2).
+    pub maximum_retry_attempts: Option<u32>,
+    /// Seconds, 60..=21600; `None` means AWS's default (6 hours).
+    pub maximum_event_age: Option<u32>,
+    pub on_success: Option<String>,
+    pub on_failure: Option<String>,
+    pub last_modified_ms: i64,
+}
+
+impl EventInvokeConfig {
+    pub const DEFAULT_RETRY_ATTEMPTS: u32 = 2;
+    pub const DEFAULT_EVENT_AGE: u32 = 21_600;
+
+    pub fn retry_attempts(&self) -> u32 {
+        self.maximum_retry_attempts.unwrap_or(Self::DEFAULT_RETRY_ATTEMPTS)
+    }
+
+    pub fn event_age_secs(&self) -> u32 {
+        self.maximum_event_age.unwrap_or(Self::DEFAULT_EVENT_AGE)
+    }
 }
 
 impl Function {

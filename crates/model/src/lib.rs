@@ -16,7 +16,7 @@ pub mod validation;
 
 pub use arn::Scope;
 pub use function::{
-    Alias, Architecture, CodeRef, Function, FunctionConfig, LogFormat, LoggingConfig,
+    Alias, Architecture, CodeRef, EventInvokeConfig, Function, FunctionConfig, LogFormat, LoggingConfig,
     TenantIsolationMode, TracingMode, VersionRecord,
 };
 pub use invoke::{FunctionError, InvocationType, InvokeOutcome, InvokeRequest, LogType};

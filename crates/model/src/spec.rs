@@ -97,3 +97,16 @@ pub struct AliasInput {
     pub weights: Option<BTreeMap<u64, f64>>,
     pub revision_id: Option<String>,
 }
+
+/// Put/UpdateFunctionEventInvokeConfig, after syntactic validation. `None` leaves a field unset
+/// (Put) or unchanged (Update); `Some(None)` for a destination clears it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventInvokeConfigInput {
+    pub function: FunctionRef,
+    pub qualifier: Option<String>,
+    pub maximum_retry_attempts: Option<u32>,
+    pub maximum_event_age: Option<u32>,
+    pub destination_config_given: bool,
+    pub on_success: Option<Option<String>>,
+    pub on_failure: Option<Option<String>>,
+}

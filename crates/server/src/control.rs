@@ -5,14 +5,15 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, Uri};
-use invokd_engine::{AliasView, VersionView};
+use invokd_engine::{AliasView, EventConfigView, VersionView};
 use invokd_model::name::NameShape;
 use invokd_model::spec::Page;
 use invokd_model::{Constraint, FieldViolation, VersionId};
 use invokd_wire::control::{
     AccountLimit, AccountSettings, AccountUsage, AliasConfiguration, AliasRequest, Concurrency,
-    CreateFunctionRequest, FunctionCodeLocation, FunctionConfiguration, GetFunctionResponse,
-    ListAliasesResponse, ListFunctionsResponse, ListTagsResponse, ListVersionsResponse,
+    CreateFunctionRequest, EventInvokeConfigRequest, FunctionCodeLocation, FunctionConfiguration,
+    FunctionEventInvokeConfig, GetFunctionResponse, ListAliasesResponse,
+    ListEventInvokeConfigsResponse, ListFunctionsResponse, ListTagsResponse, ListVersionsResponse,
     TagResourceRequest, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest, View,
 };
 use invokd_wire::invoke::{function_and_qualifier, max_items};
@@ -393,4 +394,88 @@ pub async fn list_aliases(
         next_marker,
     })
     .into_response())
+}
+
+fn event_config_json(view: &EventConfigView) -> FunctionEventInvokeConfig {
+    FunctionEventInvokeConfig::render(&view.function_arn, &view.config)
+}
+
+async fn put_or_update_event_invoke_config(app: App, name: String, uri: Uri, headers: HeaderMap, body: Body, replace: bool) -> Result<Response, ApiError> {
+    let q = query(&uri);
+    let op = if replace { "PutFunctionEventInvokeConfig" } else { "UpdateFunctionEventInvokeConfig" };
+    let req: EventInvokeConfigRequest = extract::json(&headers, body, CONTROL_LIMIT, op).await?;
+    let view = app.engine.put_event_invoke_config(req.into_input(&name, param(&q, "Qualifier"))?, replace).await?;
+    Ok(Json(event_config_json(&view)).into_response())
+}
+
+pub async fn put_event_invoke_config(State(app): State<App>, Path(name): Path<String>, uri: Uri, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    put_or_update_event_invoke_config(app, name, uri, headers, body, true).await
+}
+
+pub async fn update_event_invoke_config(State(app): State<App>, Path(name): Path<String>, uri: Uri, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    put_or_update_event_invoke_config(app, name, uri, headers, body, false).await
+}
+
+pub async fn get_event_invoke_config(State(app): State<App>, Path(name): Path<String>, uri: Uri) -> Result<Response, ApiError> {
+    let q = query(&uri);
+    let (function, qualifier) = function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
+    let view = app.engine.get_event_invoke_config(&function, qualifier.as_deref())?;
+    Ok(Json(event_config_json(&view)).into_response())
+}
+
+pub async fn delete_event_invoke_config(State(app): State<App>, Path(name): Path<String>, uri: Uri) -> Result<Response, ApiError> {
+    let q = query(&uri);
+    let (function, qualifier) = function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
+    app.engine.delete_event_invoke_config(&function, qualifier.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn list_event_invoke_configs(State(app): State<App>, Path(name): Path<String>, uri: Uri) -> Result<Response, ApiError> {
+    let q = query(&uri);
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Namespaced)?;
+    let page = Page { marker: param(&q, "Marker").map(str::to_owned), max_items: max_items(param(&q, "MaxItems"))? };
+    let (views, next_marker) = app.engine.list_event_invoke_configs(&function, &page)?;
+    let configs = views.iter().map(event_config_json).collect();
+    Ok(Json(ListEventInvokeConfigsResponse { function_event_invoke_configs: configs, next_marker }).into_response())
+}
+
+/// `GET /_invokd/events[?function=NAME]`: queued, in-flight and failed asynchronous events.
+pub async fn list_events(State(app): State<App>, uri: Uri) -> Result<Response, ApiError> {
+    let q = query(&uri);
+    let (events, dead) = app.engine.list_events(param(&q, "function")).await?;
+    let events: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "RequestId": e.request_id,
+                "FunctionName": e.function_name,
+                "Qualifier": e.qualifier,
+                "State": if e.leased { "in-flight" } else { "queued" },
+                "EnqueuedAt": invokd_wire::timestamp::format_millis(e.enqueued_at_ms),
+                "DueAt": invokd_wire::timestamp::format_millis(e.due_at_ms),
+                "Attempts": e.attempts,
+                "LastError": e.last_error,
+            })
+        })
+        .collect();
+    let dead: Vec<serde_json::Value> = dead
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "Id": d.id,
+                "RequestId": d.request_id,
+                "FunctionName": d.function_name,
+                "Target": d.target,
+                "Error": d.error,
+                "FailedAt": invokd_wire::timestamp::format_millis(d.failed_at_ms),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "Events": events, "DeadLetters": dead })).into_response())
+}
+
+/// `POST /_invokd/dead-letters/{id}/redrive`: delivers a failed record again.
+pub async fn redrive_dead_letter(State(app): State<App>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    app.engine.redrive(id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -89,7 +89,17 @@ pub fn router(engine: Engine, local_addr: SocketAddr) -> Router {
                 .post(control::tag_resource)
                 .delete(control::untag_resource),
         )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            axum::routing::put(control::put_event_invoke_config)
+                .post(control::update_event_invoke_config)
+                .get(control::get_event_invoke_config)
+                .delete(control::delete_event_invoke_config),
+        )
+        .route("/2019-09-25/functions/{name}/event-invoke-config/list", get(control::list_event_invoke_configs))
         .route("/_invokd/code/{file}", get(control::download_code))
+        .route("/_invokd/events", get(control::list_events))
+        .route("/_invokd/dead-letters/{id}/redrive", post(control::redrive_dead_letter))
         .fallback(error::unknown_operation)
         .method_not_allowed_fallback(error::unknown_operation)
         .layer(axum::middleware::from_fn(request_id))

@@ -10,9 +10,11 @@
 //! client survives a crash of the process or of the machine.
 
 mod code;
+mod events;
 mod sqlite;
 
 pub use code::CodeStore;
+pub use events::{DeadLetter, NewEvent, QueuedEvent};
 
 use std::path::Path;
 
@@ -76,6 +78,10 @@ impl Store {
     /// Records that a code package is completely stored.
     pub async fn record_code(&self, sha256_hex: &str, size: u64) -> Result<()> {
         self.backend.record_code(sha256_hex, size).await
+    }
+
+    fn pool(&self) -> &sqlx::SqlitePool {
+        self.backend.pool()
     }
 
     /// Closes the database cleanly (checkpointing the WAL).

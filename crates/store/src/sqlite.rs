@@ -36,6 +36,10 @@ impl SqliteBackend {
         Ok(SqliteBackend { pool })
     }
 
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub(crate) async fn load_functions(&self) -> Result<Vec<Function>> {
         let rows = sqlx::query("SELECT name, doc FROM functions ORDER BY name")
             .fetch_all(&self.pool)

@@ -40,6 +40,7 @@ fn function(name: &str) -> Function {
         tags: BTreeMap::new(),
         last_published: 0,
         reserved_concurrency: None,
+        event_invoke_configs: Default::default(),
     }
 }
 

@@ -1040,3 +1040,135 @@ pub struct ListAliasesResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_marker: Option<String>,
 }
+
+/// `OnSuccess` / `OnFailure`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct OnDestination {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+}
+
+/// `DestinationConfig`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DestinationConfig {
+    pub on_success: OnDestination,
+    pub on_failure: OnDestination,
+}
+
+/// `PutFunctionEventInvokeConfigRequest` / `UpdateFunctionEventInvokeConfigRequest` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EventInvokeConfigRequest {
+    pub maximum_retry_attempts: Option<i64>,
+    pub maximum_event_age_in_seconds: Option<i64>,
+    pub destination_config: Option<DestinationConfigShape>,
+}
+
+/// The request's `DestinationConfig`, where a member may be absent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DestinationConfigShape {
+    pub on_success: Option<OnDestination>,
+    pub on_failure: Option<OnDestination>,
+}
+
+const DESTINATION_PATTERN: &str = r"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
+
+/// Checks a destination against the service model's `DestinationArn` pattern.
+fn is_destination(d: &str) -> bool {
+    if d.is_empty() || d.starts_with("kafka://") {
+        return true;
+    }
+    let parts: Vec<&str> = d.splitn(6, ':').collect();
+    let word = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && word(parts[1])
+        && !parts[2].is_empty()
+        && word(parts[2])
+        && (parts[3].is_empty() || (parts[3].contains('-') && word(parts[3])))
+        && (parts[4].is_empty() || (parts[4].len() == 12 && parts[4].bytes().all(|b| b.is_ascii_digit())))
+}
+
+impl EventInvokeConfigRequest {
+    pub fn into_input(self, function_name: &str, qualifier: Option<&str>) -> Result<invokd_model::spec::EventInvokeConfigInput, Error> {
+        let mut v = Violations::new();
+        if let Some(q) = qualifier {
+            v.check("qualifier", q, invokd_model::name::check_qualifier(q));
+        }
+        let function = check_function_name(Some(function_name), NameShape::Namespaced, &mut v);
+        let retries = self
+            .maximum_retry_attempts
+            .and_then(|n| v.check("maximumRetryAttempts", &n.to_string(), in_range(n, 0, 2)))
+            .map(|n| n as u32);
+        let age = self
+            .maximum_event_age_in_seconds
+            .and_then(|n| v.check("maximumEventAgeInSeconds", &n.to_string(), in_range(n, 60, 21_600)))
+            .map(|n| n as u32);
+        let given = self.destination_config.is_some();
+        let dc = self.destination_config.unwrap_or_default();
+        let mut dest = |field: &str, d: Option<OnDestination>| -> Option<Option<String>> {
+            let d = d?;
+            let target = d.destination.filter(|s| !s.is_empty());
+            if let Some(t) = &target {
+                if !is_destination(t) {
+                    v.push(FieldViolation::new(field, t, Constraint::Pattern(DESTINATION_PATTERN)));
+                }
+            }
+            Some(target)
+        };
+        let on_success = dest("destinationConfig.onSuccess.destination", dc.on_success);
+        let on_failure = dest("destinationConfig.onFailure.destination", dc.on_failure);
+        v.into_result()?;
+        Ok(invokd_model::spec::EventInvokeConfigInput {
+            function: function.expect("checked above"),
+            qualifier: qualifier.map(str::to_owned),
+            maximum_retry_attempts: retries,
+            maximum_event_age: age,
+            destination_config_given: given,
+            on_success: if given { Some(on_success.flatten()) } else { None },
+            on_failure: if given { Some(on_failure.flatten()) } else { None },
+        })
+    }
+}
+
+/// `FunctionEventInvokeConfig`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FunctionEventInvokeConfig {
+    /// Epoch seconds, as REST-JSON timestamps are.
+    pub last_modified: f64,
+    pub function_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_retry_attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_event_age_in_seconds: Option<u32>,
+    pub destination_config: DestinationConfig,
+}
+
+impl FunctionEventInvokeConfig {
+    pub fn render(function_arn: &str, c: &invokd_model::EventInvokeConfig) -> Self {
+        FunctionEventInvokeConfig {
+            last_modified: c.last_modified_ms as f64 / 1000.0,
+            function_arn: function_arn.to_owned(),
+            maximum_retry_attempts: c.maximum_retry_attempts,
+            maximum_event_age_in_seconds: c.maximum_event_age,
+            destination_config: DestinationConfig {
+                on_success: OnDestination { destination: c.on_success.clone() },
+                on_failure: OnDestination { destination: c.on_failure.clone() },
+            },
+        }
+    }
+}
+
+/// `ListFunctionEventInvokeConfigsResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListEventInvokeConfigsResponse {
+    pub function_event_invoke_configs: Vec<FunctionEventInvokeConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}

@@ -35,6 +35,8 @@ pub struct TestServer {
 pub struct Options {
     pub data_dir: Option<Arc<tempfile::TempDir>>,
     pub configure: Box<dyn FnOnce(&mut EngineConfig) + Send>,
+    /// Where destinations and DLQs go (by default nowhere: deliveries become dead letters).
+    pub outbound: Arc<dyn invokd_engine::Outbound>,
 }
 
 impl Default for Options {
@@ -42,6 +44,7 @@ impl Default for Options {
         Options {
             data_dir: None,
             configure: Box::new(|_| {}),
+            outbound: Arc::new(invokd_engine::NoOutbound),
         }
     }
 }
@@ -68,7 +71,7 @@ impl TestServer {
             config.python = python;
         }
         (opts.configure)(&mut config);
-        let engine = Engine::start(config, Arc::new(invokd_server::RuntimeApiHttp))
+        let engine = Engine::start(config, Arc::new(invokd_server::RuntimeApiHttp), opts.outbound)
             .await
             .expect("engine starts");
         let (stop, stopped) = oneshot::channel::<()>();

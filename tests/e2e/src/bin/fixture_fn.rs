@@ -1,7 +1,7 @@
 //! The fixture function of the end-to-end tests, built on the official `lambda_runtime`.
 //!
 //! The payload says what to do (every field optional, applied in this order):
-//! `{"print": "text", "sleep_ms": 100, "alloc_mb": 300, "exit": 3, "panic": true,
+//! `{"append": "/path", "print": "text", "sleep_ms": 100, "alloc_mb": 300, "exit": 3, "panic": true,
 //!   "error": "message", "respond_bytes": 1024, "context": true}`
 //! With none of them the function echoes its payload.
 
@@ -10,6 +10,14 @@ use serde_json::{Value, json};
 
 async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let p = &event.payload;
+    // One line per invocation, `<request id> <payload>`, to the file the payload or the
+    // APPEND_TO variable names: how tests observe asynchronous deliveries.
+    let append_to = p.get("append").and_then(Value::as_str).map(str::to_owned).or_else(|| std::env::var("APPEND_TO").ok());
+    if let Some(path) = append_to {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        writeln!(f, "{} {}", event.context.request_id, p)?;
+    }
     if let Some(text) = p.get("print").and_then(Value::as_str) {
         println!("{text}");
     }
