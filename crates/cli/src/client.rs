@@ -74,16 +74,15 @@ pub async fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let status = res.status();
     let headers = res.headers().clone();
     let body = res.into_body().collect().await?.to_bytes();
-    if args.log {
-        if let Some(log) = headers
+    if args.log
+        && let Some(log) = headers
             .get("x-amz-log-result")
             .and_then(|v| v.to_str().ok())
-        {
-            let text = base64::engine::general_purpose::STANDARD
-                .decode(log)
-                .unwrap_or_default();
-            eprint!("{}", String::from_utf8_lossy(&text));
-        }
+    {
+        let text = base64::engine::general_purpose::STANDARD
+            .decode(log)
+            .unwrap_or_default();
+        eprint!("{}", String::from_utf8_lossy(&text));
     }
     if !status.is_success() {
         let kind = headers
@@ -175,8 +174,14 @@ pub struct EventsArgs {
 
 async fn get(uri: &str, method: http::Method) -> anyhow::Result<(http::StatusCode, Bytes)> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let req = http::Request::builder().method(method).uri(uri).body(Full::new(Bytes::new()))?;
-    let res = client.request(req).await.with_context(|| format!("cannot reach invokd at {uri}"))?;
+    let req = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Full::new(Bytes::new()))?;
+    let res = client
+        .request(req)
+        .await
+        .with_context(|| format!("cannot reach invokd at {uri}"))?;
     let status = res.status();
     Ok((status, res.into_body().collect().await?.to_bytes()))
 }
@@ -185,9 +190,16 @@ async fn get(uri: &str, method: http::Method) -> anyhow::Result<(http::StatusCod
 pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
     let base = args.endpoint.trim_end_matches('/');
     if let Some(id) = args.redrive {
-        let (status, body) = get(&format!("{base}/_invokd/dead-letters/{id}/redrive"), http::Method::POST).await?;
+        let (status, body) = get(
+            &format!("{base}/_invokd/dead-letters/{id}/redrive"),
+            http::Method::POST,
+        )
+        .await?;
         if !status.is_success() {
-            bail!("redrive failed ({status}): {}", String::from_utf8_lossy(&body));
+            bail!(
+                "redrive failed ({status}): {}",
+                String::from_utf8_lossy(&body)
+            );
         }
         println!("dead letter {id} delivered");
         return Ok(());
@@ -198,18 +210,29 @@ pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
     }
     let (status, body) = get(&uri, http::Method::GET).await?;
     if !status.is_success() {
-        bail!("listing events failed ({status}): {}", String::from_utf8_lossy(&body));
+        bail!(
+            "listing events failed ({status}): {}",
+            String::from_utf8_lossy(&body)
+        );
     }
     let v: serde_json::Value = serde_json::from_slice(&body)?;
     let empty = Vec::new();
     let events = v["Events"].as_array().unwrap_or(&empty);
-    println!("{:<38} {:<24} {:<10} {:>8}  {:<29} LAST ERROR", "REQUEST ID", "FUNCTION", "STATE", "ATTEMPTS", "DUE");
+    println!(
+        "{:<38} {:<24} {:<10} {:>8}  {:<29} LAST ERROR",
+        "REQUEST ID", "FUNCTION", "STATE", "ATTEMPTS", "DUE"
+    );
     for e in events {
         let function = match e["Qualifier"].as_str() {
             Some(q) => format!("{}:{q}", e["FunctionName"].as_str().unwrap_or("")),
             None => e["FunctionName"].as_str().unwrap_or("").to_owned(),
         };
-        let error: String = e["LastError"].as_str().unwrap_or("").chars().take(60).collect();
+        let error: String = e["LastError"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(60)
+            .collect();
         println!(
             "{:<38} {:<24} {:<10} {:>8}  {:<29} {error}",
             e["RequestId"].as_str().unwrap_or(""),
@@ -222,7 +245,10 @@ pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
     let dead = v["DeadLetters"].as_array().unwrap_or(&empty);
     if !dead.is_empty() {
         println!("\nFAILED DELIVERIES (redrive with --redrive ID)");
-        println!("{:>6} {:<38} {:<24} {:<50} ERROR", "ID", "REQUEST ID", "FUNCTION", "TARGET");
+        println!(
+            "{:>6} {:<38} {:<24} {:<50} ERROR",
+            "ID", "REQUEST ID", "FUNCTION", "TARGET"
+        );
         for d in dead {
             println!(
                 "{:>6} {:<38} {:<24} {:<50} {}",
@@ -234,6 +260,10 @@ pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
             );
         }
     }
-    println!("\n{} queued or in flight, {} failed deliveries", events.len(), dead.len());
+    println!(
+        "\n{} queued or in flight, {} failed deliveries",
+        events.len(),
+        dead.len()
+    );
     Ok(())
 }

@@ -184,12 +184,19 @@ impl Config {
             engine.async_config.workers = n;
         }
         let aws_endpoint_url = args.aws_endpoint_url.or(file.aws_endpoint_url);
-        if let Some(url) = &aws_endpoint_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                bail!("invalid configuration: AWS endpoint URL {url:?} must start with http:// or https://");
-            }
+        if let Some(url) = &aws_endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!(
+                "invalid configuration: AWS endpoint URL {url:?} must start with http:// or https://"
+            );
         }
-        Ok(Config { listen, engine, aws_endpoint_url, verbosity: args.verbose })
+        Ok(Config {
+            listen,
+            engine,
+            aws_endpoint_url,
+            verbosity: args.verbose,
+        })
     }
 }
 

@@ -62,7 +62,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(client::invoke(args))
         }
         Command::Events(args) => {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(client::events(args))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -99,12 +101,15 @@ async fn serve(config: config::Config) -> anyhow::Result<()> {
     let mut engine_config = config.engine.clone();
     engine_config.self_endpoint = Some(format!("http://{local}"));
     let outbound: std::sync::Arc<dyn invokd_engine::Outbound> = match &config.aws_endpoint_url {
-        Some(url) => std::sync::Arc::new(invokd_outbound::AwsOutbound::new(&invokd_outbound::AwsTarget {
-            endpoint_url: url.clone(),
-            region: config.engine.scope.region.clone(),
-            access_key_id: std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into()),
-            secret_access_key: std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "test".into()),
-        })),
+        Some(url) => std::sync::Arc::new(invokd_outbound::AwsOutbound::new(
+            &invokd_outbound::AwsTarget {
+                endpoint_url: url.clone(),
+                region: config.engine.scope.region.clone(),
+                access_key_id: std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into()),
+                secret_access_key: std::env::var("AWS_SECRET_ACCESS_KEY")
+                    .unwrap_or_else(|_| "test".into()),
+            },
+        )),
         None => std::sync::Arc::new(invokd_engine::NoOutbound),
     };
     let runtime_api = std::sync::Arc::new(invokd_server::RuntimeApiHttp);

@@ -176,10 +176,10 @@ fn check_routing(
             "Number of items in AdditionalVersionWeights cannot be greater than 1".into(),
         ));
     }
-    if let VersionId::Published(n) = version {
-        if !f.versions.contains_key(&n) {
-            return Err(Error::FunctionNotFound(scope.qualified_arn(name, n)));
-        }
+    if let VersionId::Published(n) = version
+        && !f.versions.contains_key(&n)
+    {
+        return Err(Error::FunctionNotFound(scope.qualified_arn(name, n)));
     }
     for n in weights.keys() {
         if version == VersionId::Published(*n) {

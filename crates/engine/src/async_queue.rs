@@ -42,7 +42,10 @@ pub struct AsyncConfig {
 
 impl Default for AsyncConfig {
     fn default() -> Self {
-        AsyncConfig { retry_scale: 1.0, workers: 64 }
+        AsyncConfig {
+            retry_scale: 1.0,
+            workers: 64,
+        }
     }
 }
 
@@ -83,7 +86,12 @@ enum Step {
     /// Done: deliver these records, then remove the event.
     Finish(Vec<Delivery>),
     /// Try again at `due_at_ms`.
-    Retry { due_at_ms: i64, attempts: u32, system_retries: u32, error: String },
+    Retry {
+        due_at_ms: i64,
+        attempts: u32,
+        system_retries: u32,
+        error: String,
+    },
     /// The function is gone: nothing can run the event.
     Drop(String),
 }
@@ -92,7 +100,10 @@ enum Step {
 #[derive(Debug, Clone)]
 enum Delivery {
     /// Another function, invoked asynchronously with the record.
-    Function { arn: String, payload: String },
+    Function {
+        arn: String,
+        payload: String,
+    },
     Outbound(OutboundMessage),
 }
 
@@ -117,9 +128,19 @@ impl Engine {
     pub(crate) async fn start_async(&self) -> Result<()> {
         let released = self.inner.store.release_leases(now_ms(), true).await?;
         if released > 0 {
-            tracing::info!(events = released, "returned events leased by a previous run to the queue");
+            tracing::info!(
+                events = released,
+                "returned events leased by a previous run to the queue"
+            );
         }
-        let rx = self.inner.queue.writer_rx.lock().expect("writer lock").take().expect("started once");
+        let rx = self
+            .inner
+            .queue
+            .writer_rx
+            .lock()
+            .expect("writer lock")
+            .take()
+            .expect("started once");
         self.inner.tracker.spawn(writer(self.clone(), rx));
         self.inner.tracker.spawn(dispatcher(self.clone()));
         self.inner.tracker.spawn(report_depth(self.clone()));
@@ -127,7 +148,11 @@ impl Engine {
     }
 
     /// Queues an `Event` invocation durably; returns once it is on disk.
-    pub(crate) async fn enqueue(&self, target: &Target, req: &InvokeRequest) -> Result<InvokeOutcome> {
+    pub(crate) async fn enqueue(
+        &self,
+        target: &Target,
+        req: &InvokeRequest,
+    ) -> Result<InvokeOutcome> {
         let request_id = uuid();
         let event = NewEvent {
             request_id: request_id.clone(),
@@ -144,7 +169,12 @@ impl Engine {
 
     async fn enqueue_event(&self, event: NewEvent) -> Result<()> {
         let (ack, acked) = oneshot::channel();
-        self.inner.queue.writer.send((event, ack)).await.map_err(|_| Error::ShuttingDown)?;
+        self.inner
+            .queue
+            .writer
+            .send((event, ack))
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
         match acked.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Error::Internal(format!("storing an event: {e}"))),
@@ -159,13 +189,28 @@ impl Engine {
         };
         let function = entry.function.clone();
         let key = ev.qualifier.clone().unwrap_or_else(|| "$LATEST".into());
-        let config = function.event_invoke_configs.get(&key).cloned().unwrap_or_default();
+        let config = function
+            .event_invoke_configs
+            .get(&key)
+            .cloned()
+            .unwrap_or_default();
         let scale = self.inner.queue.config.retry_scale;
-        let max_age_ms = backoff::scale(Duration::from_secs(u64::from(config.event_age_secs())), scale).as_millis() as i64;
+        let max_age_ms = backoff::scale(
+            Duration::from_secs(u64::from(config.event_age_secs())),
+            scale,
+        )
+        .as_millis() as i64;
         let qualified_arn = self.scope().qualified_arn(function.name.as_str(), &key);
         let now = now_ms();
         let fail = |condition: &str, attempts: u32, response: Option<Response>| {
-            Step::Finish(self.failure_deliveries(ev, &config, &qualified_arn, condition, attempts, response))
+            Step::Finish(self.failure_deliveries(
+                ev,
+                &config,
+                &qualified_arn,
+                condition,
+                attempts,
+                response,
+            ))
         };
         if function.reserved_concurrency == Some(0) {
             return fail("ZeroReservedConcurrency", 0, None);
@@ -186,60 +231,121 @@ impl Engine {
         };
         let target = match self.resolve_invoke(&req) {
             Ok(t) => t,
-            Err(e) => return Step::Drop(format!("{key} of {} cannot be resolved: {e}", ev.function_name)),
+            Err(e) => {
+                return Step::Drop(format!(
+                    "{key} of {} cannot be resolved: {e}",
+                    ev.function_name
+                ));
+            }
         };
         let call = SyncCall {
             request_id: ev.request_id.clone(),
             payload: Bytes::from(ev.payload.clone()),
-            trace_header: ev.trace_header.clone().unwrap_or_else(|| trace_header(None)),
+            trace_header: ev
+                .trace_header
+                .clone()
+                .unwrap_or_else(|| trace_header(None)),
             client_context: None,
             tenant_id: ev.tenant_id.clone(),
             tail: false,
         };
         let attempts = ev.attempts + 1;
         match self.run_sync(target, call).await {
-            Ok(InvokeOutcome::Response { executed_version, body, function_error, .. }) => {
-                let response = Response { executed_version, function_error: function_error.is_some(), body };
+            Ok(InvokeOutcome::Response {
+                executed_version,
+                body,
+                function_error,
+                ..
+            }) => {
+                let response = Response {
+                    executed_version,
+                    function_error: function_error.is_some(),
+                    body,
+                };
                 if !response.function_error {
-                    return Step::Finish(self.success_deliveries(ev, &config, &qualified_arn, attempts, response));
+                    return Step::Finish(self.success_deliveries(
+                        ev,
+                        &config,
+                        &qualified_arn,
+                        attempts,
+                        response,
+                    ));
                 }
                 if attempts > config.retry_attempts() {
                     return fail("RetriesExhausted", attempts, Some(response));
                 }
-                let due = now_ms() + backoff::scale(backoff::function_error_delay(attempts), scale).as_millis() as i64;
+                let due = now_ms()
+                    + backoff::scale(backoff::function_error_delay(attempts), scale).as_millis()
+                        as i64;
                 if due - ev.enqueued_at_ms > max_age_ms {
                     return fail("EventAgeExceeded", attempts, Some(response));
                 }
-                let error = String::from_utf8_lossy(&response.body).chars().take(1024).collect();
-                Step::Retry { due_at_ms: due, attempts, system_retries: ev.system_retries, error }
+                let error = String::from_utf8_lossy(&response.body)
+                    .chars()
+                    .take(1024)
+                    .collect();
+                Step::Retry {
+                    due_at_ms: due,
+                    attempts,
+                    system_retries: ev.system_retries,
+                    error,
+                }
             }
             Ok(other) => Step::Drop(format!("unexpected outcome {other:?}")),
-            Err(e @ (Error::Throttled(_) | Error::ShuttingDown | Error::Internal(_) | Error::Store(_))) => {
+            Err(
+                e @ (Error::Throttled(_)
+                | Error::ShuttingDown
+                | Error::Internal(_)
+                | Error::Store(_)),
+            ) => {
                 let n = ev.system_retries + 1;
                 let delay = backoff::system_retry_delay(n, rand::random());
                 let due = now_ms() + backoff::scale(delay, scale).as_millis() as i64;
                 if due - ev.enqueued_at_ms > max_age_ms {
                     return fail("EventAgeExceeded", ev.attempts, None);
                 }
-                Step::Retry { due_at_ms: due, attempts: ev.attempts, system_retries: n, error: e.to_string() }
+                Step::Retry {
+                    due_at_ms: due,
+                    attempts: ev.attempts,
+                    system_retries: n,
+                    error: e.to_string(),
+                }
             }
             Err(e) => {
                 // The function cannot run as configured (for example its runtime is missing):
                 // an attempt that failed, recorded with the error AWS would return.
                 let body = Bytes::from(
-                    json!({ "errorMessage": e.to_string(), "errorType": error_type(&e) }).to_string(),
+                    json!({ "errorMessage": e.to_string(), "errorType": error_type(&e) })
+                        .to_string(),
                 );
-                let response = Response { executed_version: target_version(&key), function_error: true, body };
+                let response = Response {
+                    executed_version: target_version(&key),
+                    function_error: true,
+                    body,
+                };
                 if attempts > config.retry_attempts() {
                     return fail("RetriesExhausted", attempts, Some(response));
                 }
-                let due = now_ms() + backoff::scale(backoff::function_error_delay(attempts), scale).as_millis() as i64;
-                Step::Retry { due_at_ms: due, attempts, system_retries: ev.system_retries, error: e.to_string() }
+                let due = now_ms()
+                    + backoff::scale(backoff::function_error_delay(attempts), scale).as_millis()
+                        as i64;
+                Step::Retry {
+                    due_at_ms: due,
+                    attempts,
+                    system_retries: ev.system_retries,
+                    error: e.to_string(),
+                }
             }
         }
     }
 
-    fn record(ev: &QueuedEvent, arn: &str, condition: &str, attempts: u32, response: Option<&Response>) -> Value {
+    fn record(
+        ev: &QueuedEvent,
+        arn: &str,
+        condition: &str,
+        attempts: u32,
+        response: Option<&Response>,
+    ) -> Value {
         let mut record = json!({
             "version": "1.0",
             "timestamp": iso_now(),
@@ -252,7 +358,8 @@ impl Engine {
             "requestPayload": as_json(&ev.payload, json!({})),
         });
         if let Some(r) = response {
-            let mut ctx = json!({ "statusCode": 200, "executedVersion": r.executed_version.to_string() });
+            let mut ctx =
+                json!({ "statusCode": 200, "executedVersion": r.executed_version.to_string() });
             if r.function_error {
                 ctx["functionError"] = json!(FunctionError::Unhandled.as_str());
             }
@@ -262,9 +369,20 @@ impl Engine {
         record
     }
 
-    fn success_deliveries(&self, ev: &QueuedEvent, config: &EventInvokeConfig, arn: &str, attempts: u32, response: Response) -> Vec<Delivery> {
+    fn success_deliveries(
+        &self,
+        ev: &QueuedEvent,
+        config: &EventInvokeConfig,
+        arn: &str,
+        attempts: u32,
+        response: Response,
+    ) -> Vec<Delivery> {
         let record = Self::record(ev, arn, "Success", attempts, Some(&response));
-        config.on_success.iter().map(|dest| self.destination(dest, arn, &record, true)).collect()
+        config
+            .on_success
+            .iter()
+            .map(|dest| self.destination(dest, arn, &record, true))
+            .collect()
     }
 
     fn failure_deliveries(
@@ -277,15 +395,20 @@ impl Engine {
         response: Option<Response>,
     ) -> Vec<Delivery> {
         let record = Self::record(ev, arn, condition, attempts, response.as_ref());
-        let mut out: Vec<Delivery> = config.on_failure.iter().map(|dest| self.destination(dest, arn, &record, false)).collect();
-        let dlq = self
-            .inner
-            .registry
-            .get(&ev.function_name)
-            .and_then(|e| {
-                let version = response.as_ref().map(|r| r.executed_version).unwrap_or(VersionId::Latest);
-                e.function.version(version).and_then(|v| v.config.dead_letter_target.clone())
-            });
+        let mut out: Vec<Delivery> = config
+            .on_failure
+            .iter()
+            .map(|dest| self.destination(dest, arn, &record, false))
+            .collect();
+        let dlq = self.inner.registry.get(&ev.function_name).and_then(|e| {
+            let version = response
+                .as_ref()
+                .map(|r| r.executed_version)
+                .unwrap_or(VersionId::Latest);
+            e.function
+                .version(version)
+                .and_then(|v| v.config.dead_letter_target.clone())
+        });
         if let Some(target) = dlq {
             let (code, message) = match &response {
                 Some(r) => (
@@ -299,35 +422,75 @@ impl Engine {
             };
             let message: String = message.chars().take(1024).collect();
             let attributes = vec![
-                MessageAttribute { name: "RequestID".into(), data_type: "String", value: ev.request_id.clone() },
-                MessageAttribute { name: "ErrorCode".into(), data_type: "Number", value: code },
-                MessageAttribute { name: "ErrorMessage".into(), data_type: "String", value: message },
+                MessageAttribute {
+                    name: "RequestID".into(),
+                    data_type: "String",
+                    value: ev.request_id.clone(),
+                },
+                MessageAttribute {
+                    name: "ErrorCode".into(),
+                    data_type: "Number",
+                    value: code,
+                },
+                MessageAttribute {
+                    name: "ErrorMessage".into(),
+                    data_type: "String",
+                    value: message,
+                },
             ];
             let body = String::from_utf8_lossy(&ev.payload).into_owned();
             out.push(Delivery::Outbound(if target.contains(":sns:") {
-                OutboundMessage::Sns { topic_arn: target, message: body, attributes }
+                OutboundMessage::Sns {
+                    topic_arn: target,
+                    message: body,
+                    attributes,
+                }
             } else {
-                OutboundMessage::Sqs { queue_arn: target, body, attributes }
+                OutboundMessage::Sqs {
+                    queue_arn: target,
+                    body,
+                    attributes,
+                }
             }));
         }
         out
     }
 
     /// How a record reaches `dest`, by the destination's service.
-    fn destination(&self, dest: &str, function_arn: &str, record: &Value, success: bool) -> Delivery {
+    fn destination(
+        &self,
+        dest: &str,
+        function_arn: &str,
+        record: &Value,
+        success: bool,
+    ) -> Delivery {
         let service = dest.split(':').nth(2).unwrap_or_default();
         let text = record.to_string();
         match service {
-            "lambda" => Delivery::Function { arn: dest.to_owned(), payload: text },
-            "sns" => Delivery::Outbound(OutboundMessage::Sns { topic_arn: dest.to_owned(), message: text, attributes: vec![] }),
+            "lambda" => Delivery::Function {
+                arn: dest.to_owned(),
+                payload: text,
+            },
+            "sns" => Delivery::Outbound(OutboundMessage::Sns {
+                topic_arn: dest.to_owned(),
+                message: text,
+                attributes: vec![],
+            }),
             "events" => Delivery::Outbound(OutboundMessage::EventBridge {
                 bus_arn: dest.to_owned(),
                 source: "lambda".into(),
-                detail_type: format!("Lambda Function Invocation Result - {}", if success { "Success" } else { "Failure" }),
+                detail_type: format!(
+                    "Lambda Function Invocation Result - {}",
+                    if success { "Success" } else { "Failure" }
+                ),
                 detail: text,
                 resources: vec![function_arn.to_owned()],
             }),
-            _ => Delivery::Outbound(OutboundMessage::Sqs { queue_arn: dest.to_owned(), body: text, attributes: vec![] }),
+            _ => Delivery::Outbound(OutboundMessage::Sqs {
+                queue_arn: dest.to_owned(),
+                body: text,
+                attributes: vec![],
+            }),
         }
     }
 
@@ -349,7 +512,10 @@ impl Engine {
                     trace_header: None,
                     payload: Bytes::from(payload.clone()),
                 };
-                self.invoke(req).await.map(|_| ()).map_err(|e| e.to_string())
+                self.invoke(req)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             }
         }
     }
@@ -369,7 +535,10 @@ impl Engine {
                     Err(e) => {
                         last = e;
                         if n < DELIVERY_ATTEMPTS {
-                            let wait = backoff::scale(backoff::system_retry_delay(n, rand::random()), self.inner.queue.config.retry_scale);
+                            let wait = backoff::scale(
+                                backoff::system_retry_delay(n, rand::random()),
+                                self.inner.queue.config.retry_scale,
+                            );
                             tokio::time::sleep(wait).await;
                         }
                     }
@@ -406,8 +575,15 @@ impl Engine {
                 let dead = self.deliver(&ev, deliveries).await;
                 store.finish_event(ev.id, &dead).await
             }
-            Step::Retry { due_at_ms, attempts, system_retries, error } => {
-                store.reschedule_event(ev.id, due_at_ms, attempts, system_retries, &error).await
+            Step::Retry {
+                due_at_ms,
+                attempts,
+                system_retries,
+                error,
+            } => {
+                store
+                    .reschedule_event(ev.id, due_at_ms, attempts, system_retries, &error)
+                    .await
             }
             Step::Drop(why) => {
                 tracing::warn!(request_id = %ev.request_id, reason = %why, "dropping an event nothing can run");
@@ -421,7 +597,10 @@ impl Engine {
     }
 
     /// Queued, in-flight and failed events, for `invokd events`.
-    pub async fn list_events(&self, function: Option<&str>) -> Result<(Vec<QueuedEvent>, Vec<DeadLetter>)> {
+    pub async fn list_events(
+        &self,
+        function: Option<&str>,
+    ) -> Result<(Vec<QueuedEvent>, Vec<DeadLetter>)> {
         let events = self.inner.store.list_events(function, 10_000).await?;
         let dead = self.inner.store.list_dead_letters(function, 10_000).await?;
         Ok((events, dead))
@@ -430,22 +609,32 @@ impl Engine {
     /// Delivers a dead letter again; on success it is removed.
     pub async fn redrive(&self, id: i64) -> Result<()> {
         let dead = self.inner.store.list_dead_letters(None, u32::MAX).await?;
-        let d = dead.into_iter().find(|d| d.id == id).ok_or_else(|| Error::FunctionNotFoundAs(format!("No dead letter {id}")))?;
+        let d = dead
+            .into_iter()
+            .find(|d| d.id == id)
+            .ok_or_else(|| Error::FunctionNotFoundAs(format!("No dead letter {id}")))?;
         let delivery = dead_letter_delivery(&d);
-        self.deliver_once(&delivery).await.map_err(|e| Error::Conflict(format!("Redrive of dead letter {id} failed: {e}")))?;
+        self.deliver_once(&delivery)
+            .await
+            .map_err(|e| Error::Conflict(format!("Redrive of dead letter {id} failed: {e}")))?;
         self.inner.store.delete_dead_letter(id).await?;
         Ok(())
     }
 }
 
 fn target_version(qualifier: &str) -> VersionId {
-    qualifier.parse().map(VersionId::Published).unwrap_or(VersionId::Latest)
+    qualifier
+        .parse()
+        .map(VersionId::Published)
+        .unwrap_or(VersionId::Latest)
 }
 
 fn error_type(e: &Error) -> &'static str {
     match e {
         Error::InvalidRuntime(_) => "InvalidRuntimeException",
-        Error::Throttled(ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded) => "TooManyRequestsException",
+        Error::Throttled(ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded) => {
+            "TooManyRequestsException"
+        }
         _ => "ServiceException",
     }
 }
@@ -454,21 +643,43 @@ fn as_json(bytes: &[u8], empty: Value) -> Value {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return empty;
     }
-    serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 fn outbound_parts(m: &OutboundMessage) -> (String, Option<Value>) {
     let attrs = |a: &[MessageAttribute]| {
         (!a.is_empty()).then(|| {
-            Value::Object(a.iter().map(|x| (x.name.clone(), json!({"DataType": x.data_type, "StringValue": x.value}))).collect())
+            Value::Object(
+                a.iter()
+                    .map(|x| {
+                        (
+                            x.name.clone(),
+                            json!({"DataType": x.data_type, "StringValue": x.value}),
+                        )
+                    })
+                    .collect(),
+            )
         })
     };
     match m {
-        OutboundMessage::Sqs { body, attributes, .. } => (body.clone(), attrs(attributes)),
-        OutboundMessage::Sns { message, attributes, .. } => (message.clone(), attrs(attributes)),
-        OutboundMessage::EventBridge { detail, detail_type, resources, .. } => {
-            (detail.clone(), Some(json!({"DetailType": detail_type, "Resources": resources})))
-        }
+        OutboundMessage::Sqs {
+            body, attributes, ..
+        } => (body.clone(), attrs(attributes)),
+        OutboundMessage::Sns {
+            message,
+            attributes,
+            ..
+        } => (message.clone(), attrs(attributes)),
+        OutboundMessage::EventBridge {
+            detail,
+            detail_type,
+            resources,
+            ..
+        } => (
+            detail.clone(),
+            Some(json!({"DetailType": detail_type, "Resources": resources})),
+        ),
     }
 }
 
@@ -484,7 +695,11 @@ fn dead_letter_delivery(d: &DeadLetter) -> Delivery {
                 .filter_map(|(k, v)| {
                     Some(MessageAttribute {
                         name: k.clone(),
-                        data_type: if v["DataType"] == "Number" { "Number" } else { "String" },
+                        data_type: if v["DataType"] == "Number" {
+                            "Number"
+                        } else {
+                            "String"
+                        },
                         value: v["StringValue"].as_str()?.to_owned(),
                     })
                 })
@@ -492,8 +707,15 @@ fn dead_letter_delivery(d: &DeadLetter) -> Delivery {
         })
         .unwrap_or_default();
     match service {
-        "lambda" => Delivery::Function { arn: d.target.clone(), payload: d.message.clone() },
-        "sns" => Delivery::Outbound(OutboundMessage::Sns { topic_arn: d.target.clone(), message: d.message.clone(), attributes }),
+        "lambda" => Delivery::Function {
+            arn: d.target.clone(),
+            payload: d.message.clone(),
+        },
+        "sns" => Delivery::Outbound(OutboundMessage::Sns {
+            topic_arn: d.target.clone(),
+            message: d.message.clone(),
+            attributes,
+        }),
         "events" => {
             let meta = d.attributes.clone().unwrap_or_default();
             Delivery::Outbound(OutboundMessage::EventBridge {
@@ -504,7 +726,11 @@ fn dead_letter_delivery(d: &DeadLetter) -> Delivery {
                 resources: serde_json::from_value(meta["Resources"].clone()).unwrap_or_default(),
             })
         }
-        _ => Delivery::Outbound(OutboundMessage::Sqs { queue_arn: d.target.clone(), body: d.message.clone(), attributes }),
+        _ => Delivery::Outbound(OutboundMessage::Sqs {
+            queue_arn: d.target.clone(),
+            body: d.message.clone(),
+            attributes,
+        }),
     }
 }
 
@@ -529,7 +755,12 @@ async fn writer(engine: Engine, mut rx: mpsc::Receiver<(NewEvent, Ack)>) {
             continue;
         }
         let (events, acks): (Vec<NewEvent>, Vec<Ack>) = batch.drain(..).unzip();
-        let result = engine.inner.store.enqueue_events(&events).await.map_err(|e| e.to_string());
+        let result = engine
+            .inner
+            .store
+            .enqueue_events(&events)
+            .await
+            .map_err(|e| e.to_string());
         for ack in acks {
             let _ = ack.send(result.clone());
         }
@@ -550,13 +781,19 @@ async fn dispatcher(engine: Engine) {
         let free = q.workers.available_permits() as u32;
         if free > 0 {
             let now = now_ms();
-            match engine.inner.store.lease_due_events(now, free, now + LEASE_MS).await {
+            match engine
+                .inner
+                .store
+                .lease_due_events(now, free, now + LEASE_MS)
+                .await
+            {
                 Ok(events) => {
                     for ev in events {
-                        let permit: OwnedSemaphorePermit = match q.workers.clone().try_acquire_owned() {
-                            Ok(p) => p,
-                            Err(_) => break,
-                        };
+                        let permit: OwnedSemaphorePermit =
+                            match q.workers.clone().try_acquire_owned() {
+                                Ok(p) => p,
+                                Err(_) => break,
+                            };
                         let engine2 = engine.clone();
                         engine.inner.tracker.spawn(async move {
                             engine2.work(ev).await;
@@ -594,11 +831,11 @@ async fn report_depth(engine: Engine) {
             _ = tick.tick() => {}
             () = engine.inner.shutdown.cancelled() => return,
         }
-        if let Ok((depth, Some(oldest))) = engine.inner.store.queue_stats().await {
-            if depth > 0 {
-                let age_s = (now_ms() - oldest) as f64 / 1000.0;
-                tracing::info!(depth, oldest_age_s = age_s, "async queue");
-            }
+        if let Ok((depth, Some(oldest))) = engine.inner.store.queue_stats().await
+            && depth > 0
+        {
+            let age_s = (now_ms() - oldest) as f64 / 1000.0;
+            tracing::info!(depth, oldest_age_s = age_s, "async queue");
         }
     }
 }

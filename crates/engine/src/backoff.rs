@@ -28,7 +28,11 @@ pub fn system_retry_delay(n: u32, jitter: f64) -> Duration {
 
 /// Applies the operator's scale to a delay or an age.
 pub fn scale(d: Duration, factor: f64) -> Duration {
-    if factor.is_finite() && factor > 0.0 { d.mul_f64(factor) } else { d }
+    if factor.is_finite() && factor > 0.0 {
+        d.mul_f64(factor)
+    } else {
+        d
+    }
 }
 
 #[cfg(test)]
@@ -50,8 +54,14 @@ mod tests {
 
     #[test]
     fn scaling_turns_a_minute_into_six_hundred_milliseconds() {
-        assert_eq!(scale(Duration::from_secs(60), 0.01), Duration::from_millis(600));
-        assert_eq!(scale(Duration::from_secs(60), f64::NAN), Duration::from_secs(60));
+        assert_eq!(
+            scale(Duration::from_secs(60), 0.01),
+            Duration::from_millis(600)
+        );
+        assert_eq!(
+            scale(Duration::from_secs(60), f64::NAN),
+            Duration::from_secs(60)
+        );
     }
 
     proptest! {

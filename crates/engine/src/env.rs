@@ -219,16 +219,18 @@ impl EnvTask {
                         if let Some(mut old) = process.take() {
                             self.stopped(&mut old, Duration::ZERO).await;
                         }
+                        // Initialising before the process exists: a fast runtime may poll
+                        // before `spawn` has even returned.
+                        self.env.rendezvous.begin_init(ready);
                         match self.spawn() {
                             Ok(p) => {
-                                self.env.rendezvous.begin_init(ready);
                                 output = Some(p.output());
                                 let mut view = self.env.process.lock().expect("env lock");
                                 *view = ProcessView { running: true, output: output.clone(), memory: Some(p.memory_probe()) };
                                 drop(view);
                                 process = Some(p);
                             }
-                            Err(e) => Rendezvous::start_failed(ready, e),
+                            Err(e) => self.env.rendezvous.start_failed(e),
                         }
                     }
                     Some(Command::Kill(done)) => {

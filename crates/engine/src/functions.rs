@@ -63,22 +63,22 @@ impl Engine {
     /// Checks that a referenced function lives in this region and account.
     pub(crate) fn check_scope(&self, r: &FunctionRef) -> Result<()> {
         let scope = self.scope();
-        if let Some(region) = &r.region {
-            if region != &scope.region {
-                return Err(Error::WrongRegion {
-                    arn_region: region.clone(),
-                    region: scope.region.clone(),
-                });
-            }
+        if let Some(region) = &r.region
+            && region != &scope.region
+        {
+            return Err(Error::WrongRegion {
+                arn_region: region.clone(),
+                region: scope.region.clone(),
+            });
         }
-        if let Some(account) = &r.account {
-            if account != &scope.account_id {
-                return Err(Error::OtherAccount(
-                    scope
-                        .function_arn(&r.name)
-                        .replace(&scope.account_id, account),
-                ));
-            }
+        if let Some(account) = &r.account
+            && account != &scope.account_id
+        {
+            return Err(Error::OtherAccount(
+                scope
+                    .function_arn(&r.name)
+                    .replace(&scope.account_id, account),
+            ));
         }
         Ok(())
     }
@@ -304,14 +304,13 @@ impl Engine {
         let scope = self.scope().clone();
         self.entry(r, || scope.function_arn(&r.name))?;
         self.modify(&r.name, revision_id, false, |f| {
-            if let Some(sha) = code_sha256 {
-                if sha != f.latest.code.sha256 {
+            if let Some(sha) = code_sha256
+                && sha != f.latest.code.sha256 {
                     return Err(Error::InvalidParameter(format!(
                         "CodeSHA256 ({sha}) is different from current CodeSHA256 in $LATEST ({}). Please try again with the CodeSHA256 in $LATEST.",
                         f.latest.code.sha256
                     )));
                 }
-            }
             Ok(Some(publish(f, description)))
         })
         .await
@@ -500,10 +499,10 @@ impl Engine {
             .registry()
             .get(name)
             .ok_or_else(|| Error::FunctionNotFound(scope.function_arn(name)))?;
-        if let Some(rev) = revision_id {
-            if rev != entry.function.latest.revision_id {
-                return Err(Error::RevisionMismatch);
-            }
+        if let Some(rev) = revision_id
+            && rev != entry.function.latest.revision_id
+        {
+            return Err(Error::RevisionMismatch);
         }
         let mut function = (*entry.function).clone();
         let shown = change(&mut function)?.unwrap_or(VersionId::Latest);
@@ -538,10 +537,11 @@ pub(crate) fn touch(latest: &mut VersionRecord) {
 
 /// Publishes `$LATEST` as a new version, or returns the newest version when nothing changed.
 pub(crate) fn publish(f: &mut Function, description: Option<String>) -> VersionId {
-    if let Some((n, last)) = f.versions.iter().next_back() {
-        if last.code == f.latest.code && last.config.same_but_description(&f.latest.config) {
-            return VersionId::Published(*n);
-        }
+    if let Some((n, last)) = f.versions.iter().next_back()
+        && last.code == f.latest.code
+        && last.config.same_but_description(&f.latest.config)
+    {
+        return VersionId::Published(*n);
     }
     let n = f.last_published + 1;
     f.last_published = n;

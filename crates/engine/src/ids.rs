@@ -51,6 +51,15 @@ pub fn log_stream_name(version: &str) -> String {
     )
 }
 
+/// Now as ISO-8601 with milliseconds, as Lambda's older log lines print it.
+pub fn iso_now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(f).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -69,13 +78,4 @@ mod tests {
         let s = super::log_stream_name("$LATEST");
         assert_eq!(s.len(), "2024/12/17/[$LATEST]".len() + 32, "{s}");
     }
-}
-
-/// Now as ISO-8601 with milliseconds, as Lambda's older log lines print it.
-pub fn iso_now() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    let f = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(f).unwrap_or_default()
 }

@@ -45,11 +45,11 @@ use tokio_util::task::TaskTracker;
 
 pub use aliases::AliasView;
 pub use async_queue::AsyncConfig;
-pub use event_config::EventConfigView;
-pub use outbound::{NoOutbound, Outbound, OutboundMessage};
 pub use error::{Error, Result, ThrottleReason};
+pub use event_config::EventConfigView;
 pub use functions::{AccountSettings, VersionView};
 pub use logs::LogLimits;
+pub use outbound::{NoOutbound, Outbound, OutboundMessage};
 pub use pool::RESERVED_VARIABLES;
 pub use rendezvous::{Event, RuntimeApiError};
 
@@ -250,7 +250,9 @@ impl Engine {
             shutdown,
             tracker,
         };
-        let engine = Engine { inner: Arc::new(inner) };
+        let engine = Engine {
+            inner: Arc::new(inner),
+        };
         engine.start_async().await?;
         Ok(engine)
     }

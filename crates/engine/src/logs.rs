@@ -148,10 +148,10 @@ impl LogStream {
                 .ok();
             inner.written = 0;
         }
-        if let Some(f) = inner.file.as_mut() {
-            if f.write_all(&inner.pending).is_ok() {
-                inner.written += inner.pending.len() as u64;
-            }
+        if let Some(f) = inner.file.as_mut()
+            && f.write_all(&inner.pending).is_ok()
+        {
+            inner.written += inner.pending.len() as u64;
         }
         inner.pending.clear();
     }

@@ -17,9 +17,23 @@ pub struct MessageAttribute {
 /// One message for another service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboundMessage {
-    Sqs { queue_arn: String, body: String, attributes: Vec<MessageAttribute> },
-    Sns { topic_arn: String, message: String, attributes: Vec<MessageAttribute> },
-    EventBridge { bus_arn: String, source: String, detail_type: String, detail: String, resources: Vec<String> },
+    Sqs {
+        queue_arn: String,
+        body: String,
+        attributes: Vec<MessageAttribute>,
+    },
+    Sns {
+        topic_arn: String,
+        message: String,
+        attributes: Vec<MessageAttribute>,
+    },
+    EventBridge {
+        bus_arn: String,
+        source: String,
+        detail_type: String,
+        detail: String,
+        resources: Vec<String>,
+    },
 }
 
 impl OutboundMessage {
@@ -48,7 +62,9 @@ impl Outbound for NoOutbound {
     fn send(&self, message: OutboundMessage) -> OutboundFuture {
         let target = message.target().to_owned();
         Box::pin(async move {
-            Err(format!("no AWS endpoint is configured for {target} (invokd serve --aws-endpoint-url)"))
+            Err(format!(
+                "no AWS endpoint is configured for {target} (invokd serve --aws-endpoint-url)"
+            ))
         })
     }
 }

@@ -153,10 +153,15 @@ impl Rendezvous {
     }
 
     /// Reports a failed start (the process never ran).
-    pub fn start_failed(ready: oneshot::Sender<InitOutcome>, e: crate::env::StartError) {
-        let _ = ready.send(InitOutcome::Failed(e));
+    pub fn start_failed(&self, e: crate::env::StartError) {
+        let mut s = self.lock();
+        if let Phase::Initializing(ready) = &mut s.phase
+            && let Some(ready) = ready.take()
+        {
+            let _ = ready.send(InitOutcome::Failed(e));
+        }
+        s.phase = Phase::Stopped;
     }
-
     /// `GET /runtime/invocation/next`: the next event, waiting as long as it takes.
     pub async fn next(&self) -> Result<Event, RuntimeApiError> {
         let rx = {
@@ -173,13 +178,14 @@ impl Rendezvous {
                     return Err(RuntimeApiError::Stopping);
                 }
             }
-            if let Some(c) = &s.current {
-                if c.delivered && c.state == CurrentState::Pending {
-                    return Err(RuntimeApiError::InvalidStateTransition {
-                        from: "Running",
-                        to: "Ready",
-                    });
-                }
+            if let Some(c) = &s.current
+                && c.delivered
+                && c.state == CurrentState::Pending
+            {
+                return Err(RuntimeApiError::InvalidStateTransition {
+                    from: "Running",
+                    to: "Ready",
+                });
             }
             if let Some(event) = s.queued.take() {
                 if let Some(c) = s.current.as_mut() {
@@ -294,11 +300,11 @@ impl Rendezvous {
     /// The invocation `request_id` ran out of time; later posts for it get 410.
     pub fn time_out(&self, request_id: &str) {
         let mut s = self.lock();
-        if let Some(c) = s.current.as_mut().filter(|c| c.request_id == request_id) {
-            if c.state == CurrentState::Pending {
-                c.state = CurrentState::TimedOut;
-                c.reply = None;
-            }
+        if let Some(c) = s.current.as_mut().filter(|c| c.request_id == request_id)
+            && c.state == CurrentState::Pending
+        {
+            c.state = CurrentState::TimedOut;
+            c.reply = None;
         }
         s.queued = None;
     }
@@ -313,24 +319,24 @@ impl Rendezvous {
     /// The process exited: whoever waits on it learns why.
     pub fn process_exited(&self, reason: ExitReason, oom: bool) {
         let mut s = self.lock();
-        if let Phase::Initializing(ready) = &mut s.phase {
-            if let Some(ready) = ready.take() {
-                let _ = ready.send(InitOutcome::Exited { reason, oom });
-            }
+        if let Phase::Initializing(ready) = &mut s.phase
+            && let Some(ready) = ready.take()
+        {
+            let _ = ready.send(InitOutcome::Exited { reason, oom });
         }
         s.phase = Phase::Stopped;
         s.waiter = None;
         s.queued = None;
-        if let Some(c) = s.current.as_mut() {
-            if c.state == CurrentState::Pending {
-                c.state = CurrentState::Answered;
-                if let Some(tx) = c.reply.take() {
-                    let _ = tx.send(Reply::Exited {
-                        reason,
-                        oom,
-                        delivered: c.delivered,
-                    });
-                }
+        if let Some(c) = s.current.as_mut()
+            && c.state == CurrentState::Pending
+        {
+            c.state = CurrentState::Answered;
+            if let Some(tx) = c.reply.take() {
+                let _ = tx.send(Reply::Exited {
+                    reason,
+                    oom,
+                    delivered: c.delivered,
+                });
             }
         }
     }

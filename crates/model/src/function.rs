@@ -233,7 +233,8 @@ impl EventInvokeConfig {
     pub const DEFAULT_EVENT_AGE: u32 = 21_600;
 
     pub fn retry_attempts(&self) -> u32 {
-        self.maximum_retry_attempts.unwrap_or(Self::DEFAULT_RETRY_ATTEMPTS)
+        self.maximum_retry_attempts
+            .unwrap_or(Self::DEFAULT_RETRY_ATTEMPTS)
     }
 
     pub fn event_age_secs(&self) -> u32 {

@@ -79,7 +79,8 @@ impl Clients {
         if let Some(url) = self.queue_urls.lock().expect("queue urls lock").get(arn) {
             return Ok(url.clone());
         }
-        let (account, name) = sqs_parts(arn).ok_or_else(|| format!("{arn} is not an SQS queue ARN"))?;
+        let (account, name) =
+            sqs_parts(arn).ok_or_else(|| format!("{arn} is not an SQS queue ARN"))?;
         let out = self
             .sqs
             .get_queue_url()
@@ -87,30 +88,65 @@ impl Clients {
             .queue_owner_aws_account_id(account)
             .send()
             .await
-            .map_err(|e| format!("GetQueueUrl {arn}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-        let url = out.queue_url().ok_or_else(|| format!("no URL for {arn}"))?.to_owned();
-        self.queue_urls.lock().expect("queue urls lock").insert(arn.to_owned(), url.clone());
+            .map_err(|e| {
+                format!(
+                    "GetQueueUrl {arn}: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                )
+            })?;
+        let url = out
+            .queue_url()
+            .ok_or_else(|| format!("no URL for {arn}"))?
+            .to_owned();
+        self.queue_urls
+            .lock()
+            .expect("queue urls lock")
+            .insert(arn.to_owned(), url.clone());
         Ok(url)
     }
 
     async fn send_message(&self, message: OutboundMessage) -> Result<(), String> {
         match message {
-            OutboundMessage::Sqs { queue_arn, body, attributes } => {
+            OutboundMessage::Sqs {
+                queue_arn,
+                body,
+                attributes,
+            } => {
                 let url = self.queue_url(&queue_arn).await?;
                 let mut req = self.sqs.send_message().queue_url(url).message_body(body);
                 for a in attributes {
                     req = req.message_attributes(&a.name, sqs_attribute(&a)?);
                 }
-                req.send().await.map(|_| ()).map_err(|e| format!("SendMessage {queue_arn}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+                req.send().await.map(|_| ()).map_err(|e| {
+                    format!(
+                        "SendMessage {queue_arn}: {}",
+                        aws_sdk_sqs::error::DisplayErrorContext(e)
+                    )
+                })
             }
-            OutboundMessage::Sns { topic_arn, message, attributes } => {
+            OutboundMessage::Sns {
+                topic_arn,
+                message,
+                attributes,
+            } => {
                 let mut req = self.sns.publish().topic_arn(&topic_arn).message(message);
                 for a in attributes {
                     req = req.message_attributes(&a.name, sns_attribute(&a)?);
                 }
-                req.send().await.map(|_| ()).map_err(|e| format!("Publish {topic_arn}: {}", aws_sdk_sns::error::DisplayErrorContext(e)))
+                req.send().await.map(|_| ()).map_err(|e| {
+                    format!(
+                        "Publish {topic_arn}: {}",
+                        aws_sdk_sns::error::DisplayErrorContext(e)
+                    )
+                })
             }
-            OutboundMessage::EventBridge { bus_arn, source, detail_type, detail, resources } => {
+            OutboundMessage::EventBridge {
+                bus_arn,
+                source,
+                detail_type,
+                detail,
+                resources,
+            } => {
                 let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
                     .event_bus_name(&bus_arn)
                     .source(source)
@@ -124,7 +160,12 @@ impl Clients {
                     .entries(entry)
                     .send()
                     .await
-                    .map_err(|e| format!("PutEvents {bus_arn}: {}", aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
+                    .map_err(|e| {
+                        format!(
+                            "PutEvents {bus_arn}: {}",
+                            aws_sdk_eventbridge::error::DisplayErrorContext(e)
+                        )
+                    })?;
                 if out.failed_entry_count() > 0 {
                     return Err(format!("PutEvents {bus_arn}: the entry was refused"));
                 }
@@ -134,7 +175,9 @@ impl Clients {
     }
 }
 
-fn sqs_attribute(a: &MessageAttribute) -> Result<aws_sdk_sqs::types::MessageAttributeValue, String> {
+fn sqs_attribute(
+    a: &MessageAttribute,
+) -> Result<aws_sdk_sqs::types::MessageAttributeValue, String> {
     aws_sdk_sqs::types::MessageAttributeValue::builder()
         .data_type(a.data_type)
         .string_value(&a.value)
@@ -142,7 +185,9 @@ fn sqs_attribute(a: &MessageAttribute) -> Result<aws_sdk_sqs::types::MessageAttr
         .map_err(|e| e.to_string())
 }
 
-fn sns_attribute(a: &MessageAttribute) -> Result<aws_sdk_sns::types::MessageAttributeValue, String> {
+fn sns_attribute(
+    a: &MessageAttribute,
+) -> Result<aws_sdk_sns::types::MessageAttributeValue, String> {
     aws_sdk_sns::types::MessageAttributeValue::builder()
         .data_type(a.data_type)
         .string_value(&a.value)

@@ -400,43 +400,94 @@ fn event_config_json(view: &EventConfigView) -> FunctionEventInvokeConfig {
     FunctionEventInvokeConfig::render(&view.function_arn, &view.config)
 }
 
-async fn put_or_update_event_invoke_config(app: App, name: String, uri: Uri, headers: HeaderMap, body: Body, replace: bool) -> Result<Response, ApiError> {
+async fn put_or_update_event_invoke_config(
+    app: App,
+    name: String,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+    replace: bool,
+) -> Result<Response, ApiError> {
     let q = query(&uri);
-    let op = if replace { "PutFunctionEventInvokeConfig" } else { "UpdateFunctionEventInvokeConfig" };
+    let op = if replace {
+        "PutFunctionEventInvokeConfig"
+    } else {
+        "UpdateFunctionEventInvokeConfig"
+    };
     let req: EventInvokeConfigRequest = extract::json(&headers, body, CONTROL_LIMIT, op).await?;
-    let view = app.engine.put_event_invoke_config(req.into_input(&name, param(&q, "Qualifier"))?, replace).await?;
+    let view = app
+        .engine
+        .put_event_invoke_config(req.into_input(&name, param(&q, "Qualifier"))?, replace)
+        .await?;
     Ok(Json(event_config_json(&view)).into_response())
 }
 
-pub async fn put_event_invoke_config(State(app): State<App>, Path(name): Path<String>, uri: Uri, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn put_event_invoke_config(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     put_or_update_event_invoke_config(app, name, uri, headers, body, true).await
 }
 
-pub async fn update_event_invoke_config(State(app): State<App>, Path(name): Path<String>, uri: Uri, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn update_event_invoke_config(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     put_or_update_event_invoke_config(app, name, uri, headers, body, false).await
 }
 
-pub async fn get_event_invoke_config(State(app): State<App>, Path(name): Path<String>, uri: Uri) -> Result<Response, ApiError> {
+pub async fn get_event_invoke_config(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
     let q = query(&uri);
-    let (function, qualifier) = function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
-    let view = app.engine.get_event_invoke_config(&function, qualifier.as_deref())?;
+    let (function, qualifier) =
+        function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
+    let view = app
+        .engine
+        .get_event_invoke_config(&function, qualifier.as_deref())?;
     Ok(Json(event_config_json(&view)).into_response())
 }
 
-pub async fn delete_event_invoke_config(State(app): State<App>, Path(name): Path<String>, uri: Uri) -> Result<Response, ApiError> {
+pub async fn delete_event_invoke_config(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
     let q = query(&uri);
-    let (function, qualifier) = function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
-    app.engine.delete_event_invoke_config(&function, qualifier.as_deref()).await?;
+    let (function, qualifier) =
+        function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
+    app.engine
+        .delete_event_invoke_config(&function, qualifier.as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn list_event_invoke_configs(State(app): State<App>, Path(name): Path<String>, uri: Uri) -> Result<Response, ApiError> {
+pub async fn list_event_invoke_configs(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
     let q = query(&uri);
     let (function, _) = function_and_qualifier(&name, None, NameShape::Namespaced)?;
-    let page = Page { marker: param(&q, "Marker").map(str::to_owned), max_items: max_items(param(&q, "MaxItems"))? };
+    let page = Page {
+        marker: param(&q, "Marker").map(str::to_owned),
+        max_items: max_items(param(&q, "MaxItems"))?,
+    };
     let (views, next_marker) = app.engine.list_event_invoke_configs(&function, &page)?;
     let configs = views.iter().map(event_config_json).collect();
-    Ok(Json(ListEventInvokeConfigsResponse { function_event_invoke_configs: configs, next_marker }).into_response())
+    Ok(Json(ListEventInvokeConfigsResponse {
+        function_event_invoke_configs: configs,
+        next_marker,
+    })
+    .into_response())
 }
 
 /// `GET /_invokd/events[?function=NAME]`: queued, in-flight and failed asynchronous events.
@@ -475,7 +526,10 @@ pub async fn list_events(State(app): State<App>, uri: Uri) -> Result<Response, A
 }
 
 /// `POST /_invokd/dead-letters/{id}/redrive`: delivers a failed record again.
-pub async fn redrive_dead_letter(State(app): State<App>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+pub async fn redrive_dead_letter(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
     app.engine.redrive(id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -96,10 +96,16 @@ pub fn router(engine: Engine, local_addr: SocketAddr) -> Router {
                 .get(control::get_event_invoke_config)
                 .delete(control::delete_event_invoke_config),
         )
-        .route("/2019-09-25/functions/{name}/event-invoke-config/list", get(control::list_event_invoke_configs))
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config/list",
+            get(control::list_event_invoke_configs),
+        )
         .route("/_invokd/code/{file}", get(control::download_code))
         .route("/_invokd/events", get(control::list_events))
-        .route("/_invokd/dead-letters/{id}/redrive", post(control::redrive_dead_letter))
+        .route(
+            "/_invokd/dead-letters/{id}/redrive",
+            post(control::redrive_dead_letter),
+        )
         .fallback(error::unknown_operation)
         .method_not_allowed_fallback(error::unknown_operation)
         .layer(axum::middleware::from_fn(request_id))
@@ -109,11 +115,11 @@ pub fn router(engine: Engine, local_addr: SocketAddr) -> Router {
 /// Gives every response an `x-amzn-RequestId`, as AWS does (Invoke sets its own).
 async fn request_id(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
-    if !res.headers().contains_key(invokd_wire::headers::REQUEST_ID) {
-        if let Ok(v) = http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-            res.headers_mut()
-                .insert(invokd_wire::headers::REQUEST_ID, v);
-        }
+    if !res.headers().contains_key(invokd_wire::headers::REQUEST_ID)
+        && let Ok(v) = http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+    {
+        res.headers_mut()
+            .insert(invokd_wire::headers::REQUEST_ID, v);
     }
     res
 }

@@ -146,10 +146,10 @@ async fn response(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(mode) = header(&headers, h::RT_RESPONSE_MODE) {
-        if !mode.eq_ignore_ascii_case("streaming") {
-            return api_error(&RuntimeApiError::InvalidResponseMode);
-        }
+    if let Some(mode) = header(&headers, h::RT_RESPONSE_MODE)
+        && !mode.eq_ignore_ascii_case("streaming")
+    {
+        return api_error(&RuntimeApiError::InvalidResponseMode);
     }
     let result = match bounded(body).await {
         Ok(Some(bytes)) => api.respond(&id, bytes),

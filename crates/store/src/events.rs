@@ -92,7 +92,12 @@ impl Store {
     }
 
     /// Leases up to `limit` due events until `lease_until_ms`, oldest due first.
-    pub async fn lease_due_events(&self, now_ms: i64, limit: u32, lease_until_ms: i64) -> Result<Vec<QueuedEvent>> {
+    pub async fn lease_due_events(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        lease_until_ms: i64,
+    ) -> Result<Vec<QueuedEvent>> {
         let rows = sqlx::query(
             "UPDATE async_events SET state = 'leased', lease_until_ms = ?2
              WHERE id IN (SELECT id FROM async_events WHERE state = 'queued' AND due_at_ms <= ?1 ORDER BY due_at_ms, id LIMIT ?3)
@@ -109,7 +114,14 @@ impl Store {
     }
 
     /// Puts a leased event back in the queue for a later attempt.
-    pub async fn reschedule_event(&self, id: i64, due_at_ms: i64, attempts: u32, system_retries: u32, last_error: &str) -> Result<()> {
+    pub async fn reschedule_event(
+        &self,
+        id: i64,
+        due_at_ms: i64,
+        attempts: u32,
+        system_retries: u32,
+        last_error: &str,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE async_events SET state = 'queued', lease_until_ms = NULL, due_at_ms = ?2, attempts = ?3, system_retries = ?4, last_error = ?5 WHERE id = ?1",
         )
@@ -143,16 +155,20 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("DELETE FROM async_events WHERE id = ?1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM async_events WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// When the earliest queued event is due, if any.
     pub async fn next_event_due_ms(&self) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT MIN(due_at_ms) AS due FROM async_events WHERE state = 'queued'")
-            .fetch_one(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT MIN(due_at_ms) AS due FROM async_events WHERE state = 'queued'")
+                .fetch_one(self.pool())
+                .await?;
         Ok(row.get("due"))
     }
 
@@ -170,7 +186,11 @@ impl Store {
     }
 
     /// Events of one function (or all), oldest first.
-    pub async fn list_events(&self, function: Option<&str>, limit: u32) -> Result<Vec<QueuedEvent>> {
+    pub async fn list_events(
+        &self,
+        function: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<QueuedEvent>> {
         let rows = sqlx::query(
             "SELECT * FROM async_events WHERE (?1 IS NULL OR function_name = ?1) ORDER BY enqueued_at_ms, id LIMIT ?2",
         )
@@ -183,14 +203,19 @@ impl Store {
 
     /// Number of queued events and the enqueue time of the oldest.
     pub async fn queue_stats(&self) -> Result<(i64, Option<i64>)> {
-        let row = sqlx::query("SELECT COUNT(*) AS n, MIN(enqueued_at_ms) AS oldest FROM async_events")
-            .fetch_one(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n, MIN(enqueued_at_ms) AS oldest FROM async_events")
+                .fetch_one(self.pool())
+                .await?;
         Ok((row.get("n"), row.get("oldest")))
     }
 
     /// Failed deliveries of one function (or all), oldest first.
-    pub async fn list_dead_letters(&self, function: Option<&str>, limit: u32) -> Result<Vec<DeadLetter>> {
+    pub async fn list_dead_letters(
+        &self,
+        function: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DeadLetter>> {
         let rows = sqlx::query(
             "SELECT * FROM async_dead_letters WHERE (?1 IS NULL OR function_name = ?1) ORDER BY id LIMIT ?2",
         )
@@ -208,7 +233,9 @@ impl Store {
                 payload: row.get("payload"),
                 target: row.get("target"),
                 message: row.get("message"),
-                attributes: row.get::<Option<String>, _>("attributes").and_then(|a| serde_json::from_str(&a).ok()),
+                attributes: row
+                    .get::<Option<String>, _>("attributes")
+                    .and_then(|a| serde_json::from_str(&a).ok()),
                 error: row.get("error"),
                 failed_at_ms: row.get("failed_at_ms"),
             })
@@ -217,7 +244,10 @@ impl Store {
 
     /// Removes a dead letter (after a successful redrive).
     pub async fn delete_dead_letter(&self, id: i64) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM async_dead_letters WHERE id = ?1").bind(id).execute(self.pool()).await?;
+        let done = sqlx::query("DELETE FROM async_dead_letters WHERE id = ?1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -50,48 +50,86 @@ impl MemoryLimiter {
         }
     }
 
-    /// Places `pid` under a limit of `limit_bytes`. `name` must be unique among live guards.
-    pub fn attach(&self, pid: u32, limit_bytes: u64, name: &str) -> io::Result<MemoryGuard> {
-        match self {
-            MemoryLimiter::V2 { base } => {
-                let dir = base.join(name);
-                fs::create_dir_all(&dir)?;
-                fs::write(dir.join("memory.max"), limit_bytes.to_string())?;
-                let _ = fs::write(dir.join("memory.swap.max"), "0");
-                fs::write(dir.join("cgroup.procs"), pid.to_string())?;
-                Ok(MemoryGuard {
-                    kind: GuardKind::V2(dir),
-                    pid,
-                })
-            }
-            MemoryLimiter::V1 { base } => {
-                let dir = base.join(name);
-                fs::create_dir_all(&dir)?;
-                fs::write(dir.join("memory.limit_in_bytes"), limit_bytes.to_string())?;
-                // Without this the group could swap instead of hitting its limit.
-                let _ = fs::write(
-                    dir.join("memory.memsw.limit_in_bytes"),
-                    limit_bytes.to_string(),
-                );
-                let _ = fs::write(dir.join("memory.swappiness"), "0");
-                fs::write(dir.join("cgroup.procs"), pid.to_string())?;
-                Ok(MemoryGuard {
-                    kind: GuardKind::V1(dir),
-                    pid,
-                })
-            }
+    /// Prepares a limit of `limit_bytes` for a process about to start. With cgroups, the group
+    /// is created and limited now and [`Prepared::procs`] is a descriptor of its `cgroup.procs`:
+    /// the child writes `0` to it before `exec`, so it never runs a single instruction of the
+    /// function outside its limit. `name` must be unique among live groups.
+    pub fn prepare(&self, limit_bytes: u64, name: &str) -> io::Result<Prepared> {
+        let (dir, v2) = match self {
+            MemoryLimiter::V2 { base } => (base.join(name), true),
+            MemoryLimiter::V1 { base } => (base.join(name), false),
             MemoryLimiter::Watchdog => {
-                let state = Arc::new(WatchState::default());
-                let task = tokio::spawn(watch(pid, limit_bytes, state.clone()));
-                Ok(MemoryGuard {
-                    kind: GuardKind::Watchdog { state, task },
-                    pid,
-                })
+                return Ok(Prepared {
+                    kind: PreparedKind::Watchdog(limit_bytes),
+                    procs: None,
+                });
             }
+        };
+        fs::create_dir_all(&dir)?;
+        if v2 {
+            fs::write(dir.join("memory.max"), limit_bytes.to_string())?;
+            let _ = fs::write(dir.join("memory.swap.max"), "0");
+        } else {
+            fs::write(dir.join("memory.limit_in_bytes"), limit_bytes.to_string())?;
+            // Without this the group could swap instead of hitting its limit.
+            let _ = fs::write(
+                dir.join("memory.memsw.limit_in_bytes"),
+                limit_bytes.to_string(),
+            );
+            let _ = fs::write(dir.join("memory.swappiness"), "0");
         }
+        let procs = fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))?;
+        let kind = if v2 {
+            PreparedKind::V2(dir)
+        } else {
+            PreparedKind::V1(dir)
+        };
+        Ok(Prepared {
+            kind,
+            procs: Some(procs.into()),
+        })
     }
 }
 
+#[derive(Debug)]
+enum PreparedKind {
+    V2(PathBuf),
+    V1(PathBuf),
+    Watchdog(u64),
+}
+
+/// A limit ready for a process that is not started yet.
+#[derive(Debug)]
+pub struct Prepared {
+    kind: PreparedKind,
+    /// The group's `cgroup.procs`, for the child to join before `exec` (close-on-exec).
+    pub procs: Option<std::os::fd::OwnedFd>,
+}
+
+impl Prepared {
+    /// The guard of the started process `pid`.
+    pub fn started(self, pid: u32) -> MemoryGuard {
+        let kind = match self.kind {
+            PreparedKind::V2(dir) => GuardKind::V2(dir),
+            PreparedKind::V1(dir) => GuardKind::V1(dir),
+            PreparedKind::Watchdog(limit) => {
+                let state = Arc::new(WatchState::default());
+                let task = tokio::spawn(watch(pid, limit, state.clone()));
+                GuardKind::Watchdog { state, task }
+            }
+        };
+        MemoryGuard { kind, pid }
+    }
+
+    /// Removes a group whose process never started.
+    pub fn abandon(self) {
+        if let PreparedKind::V1(dir) | PreparedKind::V2(dir) = self.kind {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}
 fn try_v2(own: &str, tag: &str) -> Option<PathBuf> {
     let root = Path::new("/sys/fs/cgroup");
     if !root.join("cgroup.controllers").exists() {

@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -81,8 +81,19 @@ pub struct Process {
 }
 
 impl Process {
-    /// Starts the process. Its stdout and stderr both go to [`Process::output`].
+    /// Starts the process. Its stdout and stderr both go to [`Process::output`]; it joins its
+    /// memory limit before it executes anything of the function.
     pub fn spawn(spec: &SpawnSpec, limiter: &MemoryLimiter) -> io::Result<Process> {
+        let limit = match spec.memory_limit {
+            Some(bytes) => match limiter.prepare(bytes, &spec.name) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not prepare the memory limit; running without it");
+                    None
+                }
+            },
+            None => None,
+        };
         let (read, write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
         let write_err: OwnedFd = write.try_clone()?;
@@ -96,22 +107,25 @@ impl Process {
             .stderr(Stdio::from(write_err))
             .process_group(0)
             .kill_on_drop(true);
-        die_with_parent(&mut cmd);
-        let child = cmd.spawn()?;
+        let procs = limit
+            .as_ref()
+            .and_then(|l| l.procs.as_ref())
+            .map(AsRawFd::as_raw_fd);
+        prepare_child(&mut cmd, procs);
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(l) = limit {
+                    l.abandon();
+                }
+                return Err(e);
+            }
+        };
         // `cmd` (and with it our copies of the pipe's write end) is dropped at the end of this
         // function, so the reader sees end-of-file once the function's processes are gone.
         let pid = child.id().unwrap_or(0);
         let output = Arc::new(pipe::Receiver::from_owned_fd(read)?);
-        let memory = match spec.memory_limit {
-            Some(limit) => match limiter.attach(pid, limit, &spec.name) {
-                Ok(g) => Some(g),
-                Err(e) => {
-                    tracing::warn!(pid, error = %e, "could not apply the memory limit; running without it");
-                    None
-                }
-            },
-            None => None,
-        };
+        let memory = limit.map(|l| l.started(pid));
         Ok(Process {
             child,
             pid,
@@ -120,7 +134,6 @@ impl Process {
             exited: None,
         })
     }
-
     pub fn pid(&self) -> u32 {
         self.pid
     }
@@ -209,16 +222,22 @@ impl Drop for Process {
     }
 }
 
-/// Asks the kernel to SIGKILL the child when invokd dies, so that no function process outlives
-/// the server even after `kill -9`. (The signal follows the spawning *thread*; environments are
-/// spawned from the runtime's worker threads, which live as long as the server.)
+/// Prepares the child between fork and exec: it asks the kernel to SIGKILL it when invokd dies
+/// (so no function process outlives the server, even after `kill -9`; the signal follows the
+/// spawning *thread*, and environments are spawned from the runtime's worker threads, which live
+/// as long as the server), and it joins its memory cgroup by writing `0` to `cgroup_procs`.
 #[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which is
-    // async-signal-safe; it touches no memory shared with the parent.
+fn prepare_child(cmd: &mut Command, cgroup_procs: Option<std::os::fd::RawFd>) {
+    // SAFETY: the closure runs in the forked child before exec and only makes the system calls
+    // prctl(2) and write(2), both async-signal-safe, on a descriptor the parent keeps open until
+    // `spawn` returns; it allocates nothing and touches no memory shared with the parent.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+            if let Some(fd) = cgroup_procs {
+                let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
+                nix::unistd::write(fd, b"0").map_err(io::Error::from)?;
+            }
             Ok(())
         });
     }

@@ -233,14 +233,14 @@ impl ConfigMembers {
                 None => input.dead_letter_target = Some(None),
             }
         }
-        if let Some(tc) = self.tracing_config {
-            if let Some(mode) = tc.mode {
-                input.tracing_mode = v.check(
-                    "tracingConfig.mode",
-                    &mode,
-                    TracingMode::parse(&mode).ok_or(Constraint::Enum(TracingMode::VALUES)),
-                );
-            }
+        if let Some(tc) = self.tracing_config
+            && let Some(mode) = tc.mode
+        {
+            input.tracing_mode = v.check(
+                "tracingConfig.mode",
+                &mode,
+                TracingMode::parse(&mode).ok_or(Constraint::Enum(TracingMode::VALUES)),
+            );
         }
         if let Some(lc) = self.logging_config {
             input.logging = Some(check_logging(lc, v));
@@ -455,14 +455,14 @@ impl CreateFunctionRequest {
         if self.code.is_none() {
             v.push(FieldViolation::null("code"));
         }
-        if let Some(pt) = &self.package_type {
-            if !PACKAGE_TYPES.contains(&pt.as_str()) {
-                v.push(FieldViolation::new(
-                    "packageType",
-                    pt,
-                    Constraint::Enum(PACKAGE_TYPES),
-                ));
-            }
+        if let Some(pt) = &self.package_type
+            && !PACKAGE_TYPES.contains(&pt.as_str())
+        {
+            v.push(FieldViolation::new(
+                "packageType",
+                pt,
+                Constraint::Enum(PACKAGE_TYPES),
+            ));
         }
         let architecture = check_architectures(self.architectures, &mut v);
         let mut tenancy = None;
@@ -852,76 +852,6 @@ impl AliasConfiguration {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn create(json: &str) -> Result<CreateFunctionInput, Error> {
-        parse_json::<CreateFunctionRequest>(json.as_bytes())?.into_input()
-    }
-
-    const ROLE: &str = "arn:aws:iam::123456789012:role/r";
-
-    #[test]
-    fn minimal_create() {
-        let input = create(&format!(
-            r#"{{"FunctionName":"f","Role":"{ROLE}","Runtime":"python3.12","Handler":"h.h","Code":{{"ZipFile":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}}}}"#
-        ))
-        .unwrap();
-        assert_eq!(input.function.name, "f");
-        assert_eq!(input.config.runtime.as_deref(), Some("python3.12"));
-        assert!(matches!(input.code, CodeInput::Zip(ref z) if z.len() == 22));
-    }
-
-    #[test]
-    fn collects_every_violation() {
-        let err = create(&format!(
-            r#"{{"FunctionName":"f","Role":"r1","Timeout":901,"MemorySize":64,"Code":{{}}}}"#
-        ))
-        .unwrap_err();
-        let Error::Validation(v) = err else {
-            panic!("{err:?}")
-        };
-        assert_eq!(
-            v.to_string(),
-            "3 validation errors detected: \
-             Value 'r1' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+; \
-             Value '901' at 'timeout' failed to satisfy constraint: Member must have value less than or equal to 900; \
-             Value '64' at 'memorySize' failed to satisfy constraint: Member must have value greater than or equal to 128"
-        );
-    }
-
-    #[test]
-    fn environment_keys_are_checked_without_showing_values() {
-        let err = create(&format!(
-            r#"{{"FunctionName":"f","Role":"{ROLE}","Code":{{}},"Environment":{{"Variables":{{"a":"secret"}}}}}}"#
-        ))
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: \
-             Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]"
-        );
-    }
-
-    #[test]
-    fn architectures() {
-        let err = create(&format!(
-            r#"{{"FunctionName":"f","Role":"{ROLE}","Code":{{}},"Architectures":["x86_64","arm64"]}}"#
-        ))
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "1 validation error detected: Value '[x86_64, arm64]' at 'architectures' failed to satisfy constraint: \
-             Member must have length less than or equal to 1"
-        );
-    }
-
-    #[test]
-    fn malformed_json_is_a_parse_error() {
-        assert!(matches!(create("{"), Err(Error::Json(_))));
-    }
-}
 
 /// `CreateAliasRequest` / `UpdateAliasRequest` body.
 #[derive(Debug, Default, Deserialize)]
@@ -1090,11 +1020,16 @@ fn is_destination(d: &str) -> bool {
         && !parts[2].is_empty()
         && word(parts[2])
         && (parts[3].is_empty() || (parts[3].contains('-') && word(parts[3])))
-        && (parts[4].is_empty() || (parts[4].len() == 12 && parts[4].bytes().all(|b| b.is_ascii_digit())))
+        && (parts[4].is_empty()
+            || (parts[4].len() == 12 && parts[4].bytes().all(|b| b.is_ascii_digit())))
 }
 
 impl EventInvokeConfigRequest {
-    pub fn into_input(self, function_name: &str, qualifier: Option<&str>) -> Result<invokd_model::spec::EventInvokeConfigInput, Error> {
+    pub fn into_input(
+        self,
+        function_name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<invokd_model::spec::EventInvokeConfigInput, Error> {
         let mut v = Violations::new();
         if let Some(q) = qualifier {
             v.check("qualifier", q, invokd_model::name::check_qualifier(q));
@@ -1106,17 +1041,27 @@ impl EventInvokeConfigRequest {
             .map(|n| n as u32);
         let age = self
             .maximum_event_age_in_seconds
-            .and_then(|n| v.check("maximumEventAgeInSeconds", &n.to_string(), in_range(n, 60, 21_600)))
+            .and_then(|n| {
+                v.check(
+                    "maximumEventAgeInSeconds",
+                    &n.to_string(),
+                    in_range(n, 60, 21_600),
+                )
+            })
             .map(|n| n as u32);
         let given = self.destination_config.is_some();
         let dc = self.destination_config.unwrap_or_default();
         let mut dest = |field: &str, d: Option<OnDestination>| -> Option<Option<String>> {
             let d = d?;
             let target = d.destination.filter(|s| !s.is_empty());
-            if let Some(t) = &target {
-                if !is_destination(t) {
-                    v.push(FieldViolation::new(field, t, Constraint::Pattern(DESTINATION_PATTERN)));
-                }
+            if let Some(t) = &target
+                && !is_destination(t)
+            {
+                v.push(FieldViolation::new(
+                    field,
+                    t,
+                    Constraint::Pattern(DESTINATION_PATTERN),
+                ));
             }
             Some(target)
         };
@@ -1129,8 +1074,16 @@ impl EventInvokeConfigRequest {
             maximum_retry_attempts: retries,
             maximum_event_age: age,
             destination_config_given: given,
-            on_success: if given { Some(on_success.flatten()) } else { None },
-            on_failure: if given { Some(on_failure.flatten()) } else { None },
+            on_success: if given {
+                Some(on_success.flatten())
+            } else {
+                None
+            },
+            on_failure: if given {
+                Some(on_failure.flatten())
+            } else {
+                None
+            },
         })
     }
 }
@@ -1157,8 +1110,12 @@ impl FunctionEventInvokeConfig {
             maximum_retry_attempts: c.maximum_retry_attempts,
             maximum_event_age_in_seconds: c.maximum_event_age,
             destination_config: DestinationConfig {
-                on_success: OnDestination { destination: c.on_success.clone() },
-                on_failure: OnDestination { destination: c.on_failure.clone() },
+                on_success: OnDestination {
+                    destination: c.on_success.clone(),
+                },
+                on_failure: OnDestination {
+                    destination: c.on_failure.clone(),
+                },
             },
         }
     }
@@ -1171,4 +1128,74 @@ pub struct ListEventInvokeConfigsResponse {
     pub function_event_invoke_configs: Vec<FunctionEventInvokeConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_marker: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(json: &str) -> Result<CreateFunctionInput, Error> {
+        parse_json::<CreateFunctionRequest>(json.as_bytes())?.into_input()
+    }
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/r";
+
+    #[test]
+    fn minimal_create() {
+        let input = create(&format!(
+            r#"{{"FunctionName":"f","Role":"{ROLE}","Runtime":"python3.12","Handler":"h.h","Code":{{"ZipFile":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(input.function.name, "f");
+        assert_eq!(input.config.runtime.as_deref(), Some("python3.12"));
+        assert!(matches!(input.code, CodeInput::Zip(ref z) if z.len() == 22));
+    }
+
+    #[test]
+    fn collects_every_violation() {
+        let err =
+            create(r#"{"FunctionName":"f","Role":"r1","Timeout":901,"MemorySize":64,"Code":{}}"#)
+                .unwrap_err();
+        let Error::Validation(v) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            v.to_string(),
+            "3 validation errors detected: \
+             Value 'r1' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+; \
+             Value '901' at 'timeout' failed to satisfy constraint: Member must have value less than or equal to 900; \
+             Value '64' at 'memorySize' failed to satisfy constraint: Member must have value greater than or equal to 128"
+        );
+    }
+
+    #[test]
+    fn environment_keys_are_checked_without_showing_values() {
+        let err = create(&format!(
+            r#"{{"FunctionName":"f","Role":"{ROLE}","Code":{{}},"Environment":{{"Variables":{{"a":"secret"}}}}}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: \
+             Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]"
+        );
+    }
+
+    #[test]
+    fn architectures() {
+        let err = create(&format!(
+            r#"{{"FunctionName":"f","Role":"{ROLE}","Code":{{}},"Architectures":["x86_64","arm64"]}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "1 validation error detected: Value '[x86_64, arm64]' at 'architectures' failed to satisfy constraint: \
+             Member must have length less than or equal to 1"
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_a_parse_error() {
+        assert!(matches!(create("{"), Err(Error::Json(_))));
+    }
 }

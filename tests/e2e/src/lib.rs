@@ -71,9 +71,13 @@ impl TestServer {
             config.python = python;
         }
         (opts.configure)(&mut config);
-        let engine = Engine::start(config, Arc::new(invokd_server::RuntimeApiHttp), opts.outbound)
-            .await
-            .expect("engine starts");
+        let engine = Engine::start(
+            config,
+            Arc::new(invokd_server::RuntimeApiHttp),
+            opts.outbound,
+        )
+        .await
+        .expect("engine starts");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(invokd_server::run(engine.clone(), listener, async {
             let _ = stopped.await;

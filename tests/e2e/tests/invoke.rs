@@ -114,7 +114,7 @@ async fn dry_run_answers_204_and_runs_nothing() {
         .await
         .unwrap();
     assert_eq!(out.status_code(), 204);
-    assert!(out.payload().map_or(true, |p| p.as_ref().is_empty()));
+    assert!(out.payload().is_none_or(|p| p.as_ref().is_empty()));
     assert!(
         !server.logs_dir("dry").exists(),
         "a dry run must not start an environment"

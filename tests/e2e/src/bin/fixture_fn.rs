@@ -12,11 +12,19 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let p = &event.payload;
     // One line per invocation, `<request id> <payload>`, to the file the payload or the
     // APPEND_TO variable names: how tests observe asynchronous deliveries.
-    let append_to = p.get("append").and_then(Value::as_str).map(str::to_owned).or_else(|| std::env::var("APPEND_TO").ok());
+    let append_to = p
+        .get("append")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| std::env::var("APPEND_TO").ok());
     if let Some(path) = append_to {
         use std::io::Write as _;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        writeln!(f, "{} {}", event.context.request_id, p)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        // One write(2) of the whole line: O_APPEND keeps concurrent appenders from interleaving.
+        f.write_all(format!("{} {}\n", event.context.request_id, p).as_bytes())?;
     }
     if let Some(text) = p.get("print").and_then(Value::as_str) {
         println!("{text}");
