@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// Endpoint of the SQS/SNS/EventBridge APIs that destinations and DLQs are sent to.
     #[arg(long, env = "INVOKD_AWS_ENDPOINT_URL")]
     aws_endpoint_url: Option<String>,
+    /// Seconds requests in flight get to finish after SIGINT/SIGTERM [default: 30].
+    #[arg(long, env = "INVOKD_SHUTDOWN_TIMEOUT")]
+    shutdown_timeout: Option<u64>,
     /// Serve on a non-loopback address without authentication.
     #[arg(long, env = "INVOKD_ALLOW_ANONYMOUS")]
     allow_anonymous: bool,
@@ -79,6 +82,7 @@ struct FileConfig {
     async_retry_scale: Option<f64>,
     async_workers: Option<usize>,
     aws_endpoint_url: Option<String>,
+    shutdown_timeout: Option<u64>,
     allow_anonymous: Option<bool>,
 }
 
@@ -89,6 +93,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Where destinations and dead-letter queues are sent, if anywhere.
     pub aws_endpoint_url: Option<String>,
+    /// How long requests in flight may finish after a shutdown signal.
+    pub shutdown_timeout: Duration,
     pub verbosity: u8,
 }
 
@@ -191,10 +197,16 @@ impl Config {
                 "invalid configuration: AWS endpoint URL {url:?} must start with http:// or https://"
             );
         }
+        let timeout = args
+            .shutdown_timeout
+            .or(file.shutdown_timeout)
+            .unwrap_or(30);
+        let shutdown_timeout = Duration::from_secs(timeout);
         Ok(Config {
             listen,
             engine,
             aws_endpoint_url,
+            shutdown_timeout,
             verbosity: args.verbose,
         })
     }

@@ -120,9 +120,28 @@ async fn serve(config: config::Config) -> anyhow::Result<()> {
         "invokd: serving the Lambda API on http://{local} (data in {})",
         config.engine.data_dir.display()
     );
-    invokd_server::run(engine.clone(), listener, shutdown_signal())
-        .await
-        .context("serving")?;
+    // On SIGINT/SIGTERM: stop accepting, give requests in flight the shutdown timeout to finish,
+    // then stop every environment (whatever still runs ends with an error).
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            stop.cancel();
+        }
+    });
+    let serving = invokd_server::run(engine.clone(), listener, stop.clone().cancelled_owned());
+    let deadline = async {
+        stop.cancelled().await;
+        tokio::time::sleep(config.shutdown_timeout).await;
+    };
+    tokio::select! {
+        served = serving => served.context("serving")?,
+        () = deadline => tracing::warn!(
+            timeout_s = config.shutdown_timeout.as_secs(),
+            "requests still in flight at the shutdown timeout; stopping anyway"
+        ),
+    }
     tracing::info!("stopping execution environments");
     engine.shutdown().await;
     Ok(())

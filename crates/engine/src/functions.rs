@@ -35,7 +35,8 @@ const ENV_VARS_LIMIT: usize = 4096;
 pub struct VersionView {
     pub function: Arc<Function>,
     pub version: VersionId,
-    /// The alias the caller addressed the version through, if any.
+    /// The qualifier the ARN shows when it differs from the version (an alias, or `$LATEST`
+    /// asked for explicitly).
     pub alias: Option<String>,
 }
 
@@ -138,9 +139,11 @@ impl Engine {
             Some(q) => {
                 let v = Self::resolve_qualifier(&entry.function, &q)
                     .ok_or_else(|| Error::FunctionNotFound(arn()))?;
+                // The ARN shows the qualifier the caller used: an alias, or an explicit $LATEST.
                 let alias = match q {
                     Qualifier::Alias(a) => Some(a),
-                    _ => None,
+                    Qualifier::Latest => Some("$LATEST".to_owned()),
+                    Qualifier::Version(_) => None,
                 };
                 (v, alias)
             }
@@ -230,6 +233,7 @@ impl Engine {
             last_published: 0,
             reserved_concurrency: None,
             event_invoke_configs: Default::default(),
+            provisioned: Default::default(),
         };
         let published = if input.publish {
             Some(publish(&mut function, None))

@@ -211,7 +211,7 @@ impl Engine {
         // Sandboxes of a previous run belong to environments that no longer exist.
         let _ = invokd_supervisor::unpack::make_writable_and_remove(&sandboxes_dir);
         std::fs::create_dir_all(&sandboxes_dir).map_err(|e| io("creating", &sandboxes_dir, e))?;
-        let limiter = MemoryLimiter::detect(&format!("invokd-{}", std::process::id()));
+        let limiter = MemoryLimiter::detect(&cgroup_tag());
         tracing::info!(memory_limits = %limiter.describe(), budget_mb = config.memory_budget_mb, "execution environments");
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -302,4 +302,16 @@ fn resolve_program(program: &OsString) -> OsString {
         })
         .map(PathBuf::into_os_string)
         .unwrap_or_else(|| program.clone())
+}
+
+/// Names this engine's cgroup subtree: unique per process *and* per engine, so that an engine
+/// shutting down never removes groups another engine in the same process still uses.
+fn cgroup_tag() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static ENGINES: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "invokd-{}-{}",
+        std::process::id(),
+        ENGINES.fetch_add(1, Ordering::Relaxed)
+    )
 }

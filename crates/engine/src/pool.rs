@@ -177,6 +177,9 @@ pub(crate) struct Pool {
     prepared: OnceCell<Arc<Prepared>>,
     /// Idle environments, most recently used last.
     idle: Mutex<Vec<Arc<Env>>>,
+    /// Environments whose invocation ended but whose runtime has not polled again yet.
+    returning: std::sync::atomic::AtomicUsize,
+    idle_ready: tokio::sync::Notify,
     retired: AtomicBool,
 }
 
@@ -202,6 +205,10 @@ impl Drop for Lease {
     }
 }
 
+/// How long an invocation waits for an environment that has answered but not yet polled for
+/// its next event, before starting a new one: far less than any cold start.
+const RETURNING_WAIT: Duration = Duration::from_millis(5);
+
 impl Pool {
     pub fn new(ctx: Arc<PoolContext>, function: &Function, record: VersionRecord) -> Arc<Pool> {
         let pool = Arc::new(Pool {
@@ -210,6 +217,8 @@ impl Pool {
             record,
             prepared: OnceCell::new(),
             idle: Mutex::new(Vec::new()),
+            returning: std::sync::atomic::AtomicUsize::new(0),
+            idle_ready: tokio::sync::Notify::new(),
             retired: AtomicBool::new(false),
         });
         ctx.pools
@@ -267,6 +276,15 @@ impl Pool {
                 pool: self.clone(),
             });
         }
+        if self.returning.load(Ordering::Acquire) > 0 {
+            let _ = tokio::time::timeout(RETURNING_WAIT, self.idle_ready.notified()).await;
+            if let Some(env) = self.pop_idle() {
+                return Ok(Lease {
+                    env,
+                    pool: self.clone(),
+                });
+            }
+        }
         let prepared = self.prepare().await;
         let mb = self
             .record
@@ -321,19 +339,34 @@ impl Pool {
         Some(idle.remove(i))
     }
 
-    fn release(&self, env: Arc<Env>) {
+    /// Gives `env` back once its runtime polls for the next event (see
+    /// [`crate::rendezvous::Rendezvous::when_polling`]).
+    fn release(self: &Arc<Self>, env: Arc<Env>) {
+        if self.retired.load(Ordering::Acquire) || env.is_retired() {
+            env.retire();
+            return;
+        }
+        self.returning.fetch_add(1, Ordering::AcqRel);
+        let pool = self.clone();
+        let back = env.clone();
+        env.rendezvous
+            .when_polling(Box::new(move || pool.make_idle(back)));
+    }
+
+    fn make_idle(&self, env: Arc<Env>) {
+        self.returning.fetch_sub(1, Ordering::AcqRel);
         if self.retired.load(Ordering::Acquire) || env.is_retired() {
             env.retire();
             return;
         }
         env.touch(self.ctx.clock_ms());
         self.idle.lock().expect("idle lock").push(env);
+        self.idle_ready.notify_one();
         // A retire may have raced with the push: make sure nothing stays behind.
         if self.retired.load(Ordering::Acquire) {
             self.retire();
         }
     }
-
     /// No new invocations go to this version's environments; idle ones stop now, busy ones when
     /// their invocation ends.
     pub fn retire(&self) {

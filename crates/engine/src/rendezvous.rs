@@ -6,6 +6,11 @@
 //! delivered before the runtime polls is queued. The slot is a `std` mutex held for a few field
 //! moves, never across an `.await`.
 //!
+//! An environment is free for another invocation only when its runtime polls `next` again, not
+//! when it posts its answer: a runtime may keep working after answering, and AWS does not hand it
+//! a new event before it asks for one. [`Rendezvous::when_polling`] is how a finished invocation
+//! gives its environment back at that moment.
+//!
 //! The checks and their order follow AWS's RAPID: a request id that is not the current one is
 //! `400 InvalidRequestID`; a second post for the current one is `403 InvalidStateTransition`; a
 //! post for an invocation that already timed out is `410 InvokeTimeout`.
@@ -116,12 +121,25 @@ struct Current {
     reply: Option<oneshot::Sender<Reply>>,
 }
 
-#[derive(Debug)]
+/// Runs once the runtime polls again (or has no process): gives the environment back.
+pub(crate) type OnPoll = Box<dyn FnOnce() + Send>;
+
 struct Slot {
     phase: Phase,
     waiter: Option<oneshot::Sender<Event>>,
     queued: Option<Event>,
     current: Option<Current>,
+    on_poll: Option<OnPoll>,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("phase", &self.phase)
+            .field("polling", &self.waiter.is_some())
+            .field("current", &self.current)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -131,13 +149,15 @@ pub(crate) struct Rendezvous {
 
 impl Rendezvous {
     pub fn new() -> Rendezvous {
+        let slot = Slot {
+            phase: Phase::Stopped,
+            waiter: None,
+            queued: None,
+            current: None,
+            on_poll: None,
+        };
         Rendezvous {
-            slot: Mutex::new(Slot {
-                phase: Phase::Stopped,
-                waiter: None,
-                queued: None,
-                current: None,
-            }),
+            slot: Mutex::new(slot),
         }
     }
 
@@ -152,19 +172,26 @@ impl Rendezvous {
         s.waiter = None;
     }
 
-    /// Reports a failed start (the process never ran).
+    /// The process could not be started.
     pub fn start_failed(&self, e: crate::env::StartError) {
-        let mut s = self.lock();
-        if let Phase::Initializing(ready) = &mut s.phase
-            && let Some(ready) = ready.take()
-        {
-            let _ = ready.send(InitOutcome::Failed(e));
+        let on_poll = {
+            let mut s = self.lock();
+            if let Phase::Initializing(ready) = &mut s.phase
+                && let Some(ready) = ready.take()
+            {
+                let _ = ready.send(InitOutcome::Failed(e));
+            }
+            s.phase = Phase::Stopped;
+            s.on_poll.take()
+        };
+        if let Some(f) = on_poll {
+            f();
         }
-        s.phase = Phase::Stopped;
     }
+
     /// `GET /runtime/invocation/next`: the next event, waiting as long as it takes.
     pub async fn next(&self) -> Result<Event, RuntimeApiError> {
-        let rx = {
+        let (rx, on_poll) = {
             let mut s = self.lock();
             match std::mem::replace(&mut s.phase, Phase::Ready) {
                 Phase::Initializing(ready) => {
@@ -195,8 +222,11 @@ impl Rendezvous {
             }
             let (tx, rx) = oneshot::channel();
             s.waiter = Some(tx);
-            rx
+            (rx, s.on_poll.take())
         };
+        if let Some(give_back) = on_poll {
+            give_back();
+        }
         rx.await.map_err(|_| RuntimeApiError::Stopping)
     }
 
@@ -309,35 +339,59 @@ impl Rendezvous {
         s.queued = None;
     }
 
+    /// Runs `give_back` once the runtime polls for its next event: at once if it already is, or
+    /// if there is no runtime process to wait for (a stopped one is restarted on next use).
+    pub fn when_polling(&self, give_back: OnPoll) {
+        let mut s = self.lock();
+        if s.waiter.is_some() || matches!(s.phase, Phase::Stopped) {
+            drop(s);
+            give_back();
+        } else {
+            s.on_poll = Some(give_back);
+        }
+    }
+
     /// The process is being stopped on purpose: pollers are released.
     pub fn stopping(&self) {
-        let mut s = self.lock();
-        s.phase = Phase::Stopped;
-        s.waiter = None;
+        let on_poll = {
+            let mut s = self.lock();
+            s.phase = Phase::Stopped;
+            s.waiter = None;
+            s.on_poll.take()
+        };
+        if let Some(give_back) = on_poll {
+            give_back();
+        }
     }
 
     /// The process exited: whoever waits on it learns why.
     pub fn process_exited(&self, reason: ExitReason, oom: bool) {
-        let mut s = self.lock();
-        if let Phase::Initializing(ready) = &mut s.phase
-            && let Some(ready) = ready.take()
-        {
-            let _ = ready.send(InitOutcome::Exited { reason, oom });
-        }
-        s.phase = Phase::Stopped;
-        s.waiter = None;
-        s.queued = None;
-        if let Some(c) = s.current.as_mut()
-            && c.state == CurrentState::Pending
-        {
-            c.state = CurrentState::Answered;
-            if let Some(tx) = c.reply.take() {
-                let _ = tx.send(Reply::Exited {
-                    reason,
-                    oom,
-                    delivered: c.delivered,
-                });
+        let on_poll = {
+            let mut s = self.lock();
+            if let Phase::Initializing(ready) = &mut s.phase
+                && let Some(ready) = ready.take()
+            {
+                let _ = ready.send(InitOutcome::Exited { reason, oom });
             }
+            s.phase = Phase::Stopped;
+            s.waiter = None;
+            s.queued = None;
+            if let Some(c) = s.current.as_mut()
+                && c.state == CurrentState::Pending
+            {
+                c.state = CurrentState::Answered;
+                if let Some(tx) = c.reply.take() {
+                    let _ = tx.send(Reply::Exited {
+                        reason,
+                        oom,
+                        delivered: c.delivered,
+                    });
+                }
+            }
+            s.on_poll.take()
+        };
+        if let Some(give_back) = on_poll {
+            give_back();
         }
     }
 }
@@ -432,6 +486,44 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[tokio::test]
+    async fn the_environment_is_free_only_once_its_runtime_polls_again() {
+        let r = std::sync::Arc::new(Rendezvous::new());
+        ready(&r);
+        let (tx, _rx) = oneshot::channel();
+        r.deliver(event("a"), tx);
+        r.next().await.unwrap();
+        r.respond("a", Bytes::new()).unwrap();
+        let freed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = freed.clone();
+        r.when_polling(Box::new(move || {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst)
+        }));
+        assert!(
+            !freed.load(std::sync::atomic::Ordering::SeqCst),
+            "still busy after answering"
+        );
+        let poller = tokio::spawn({
+            let r = r.clone();
+            async move { r.next().await }
+        });
+        while !freed.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        poller.abort();
+    }
+
+    #[tokio::test]
+    async fn an_environment_without_a_process_is_free_at_once() {
+        let r = Rendezvous::new();
+        let freed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = freed.clone();
+        r.when_polling(Box::new(move || {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst)
+        }));
+        assert!(freed.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[tokio::test]

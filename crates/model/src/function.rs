@@ -214,6 +214,16 @@ pub struct Function {
     /// Asynchronous invocation settings, per qualifier (`$LATEST`, a version or an alias).
     #[serde(default)]
     pub event_invoke_configs: BTreeMap<String, EventInvokeConfig>,
+    /// Provisioned concurrency, per qualifier (a version or an alias).
+    #[serde(default)]
+    pub provisioned: BTreeMap<String, ProvisionedConfig>,
+}
+
+/// A request to keep environments of a version initialised ahead of invocations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionedConfig {
+    pub requested: u32,
+    pub last_modified_ms: i64,
 }
 
 /// How asynchronous invocations of one qualifier are retried and where their records go.
@@ -248,6 +258,18 @@ impl Function {
             VersionId::Latest => Some(&self.latest),
             VersionId::Published(n) => self.versions.get(&n),
         }
+    }
+
+    /// Sum of provisioned concurrency over every qualifier.
+    pub fn provisioned_total(&self) -> u32 {
+        self.provisioned.values().map(|p| p.requested).sum()
+    }
+
+    /// Concurrency the function takes out of the account's unreserved pool.
+    pub fn carved_concurrency(&self) -> u32 {
+        self.reserved_concurrency
+            .unwrap_or(0)
+            .max(self.provisioned_total())
     }
 
     /// Total bytes of code this function keeps (every distinct package counted once).

@@ -17,7 +17,7 @@ pub mod validation;
 pub use arn::Scope;
 pub use function::{
     Alias, Architecture, CodeRef, EventInvokeConfig, Function, FunctionConfig, LogFormat,
-    LoggingConfig, TenantIsolationMode, TracingMode, VersionRecord,
+    LoggingConfig, ProvisionedConfig, TenantIsolationMode, TracingMode, VersionRecord,
 };
 pub use invoke::{FunctionError, InvocationType, InvokeOutcome, InvokeRequest, LogType};
 pub use name::{FunctionName, FunctionRef, NameShape, Qualifier, VersionId};

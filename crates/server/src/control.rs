@@ -152,12 +152,8 @@ pub async fn update_function_code(
         .engine
         .update_function_code(req.into_input(&name)?)
         .await?;
-    let kind = if view.version == VersionId::Latest {
-        View::Detail
-    } else {
-        View::DetailUnqualified
-    };
-    Ok(Json(configuration(&app, &view, kind)).into_response())
+    // With Publish the new version is shown under its qualified ARN (unlike CreateFunction).
+    Ok(Json(configuration(&app, &view, View::Detail)).into_response())
 }
 
 pub async fn update_function_configuration(

@@ -41,6 +41,7 @@ fn function(name: &str) -> Function {
         last_published: 0,
         reserved_concurrency: None,
         event_invoke_configs: Default::default(),
+        provisioned: Default::default(),
     }
 }
 

@@ -250,6 +250,22 @@ impl MemoryGuard {
         self.probe().peak_bytes()
     }
 
+    /// The pids in the environment's cgroup, or `None` without one.
+    pub fn members(&self) -> Option<Vec<u32>> {
+        match &self.kind {
+            GuardKind::V1(dir) | GuardKind::V2(dir) => {
+                let procs = fs::read_to_string(dir.join("cgroup.procs")).ok()?;
+                Some(
+                    procs
+                        .lines()
+                        .filter_map(|l| l.trim().parse().ok())
+                        .collect(),
+                )
+            }
+            GuardKind::Watchdog { .. } => None,
+        }
+    }
+
     /// A cheap, shareable reader of the same figure.
     pub fn probe(&self) -> MemoryProbe {
         match &self.kind {

@@ -26,7 +26,7 @@ pub struct SpawnSpec {
     pub env: Vec<(String, String)>,
     /// Memory limit in bytes, or `None` for no limit.
     pub memory_limit: Option<u64>,
-    /// Unique name for the process's cgroup.
+    /// Names the process's cgroup (a unique suffix is added per spawn).
     pub name: String,
 }
 
@@ -85,7 +85,7 @@ impl Process {
     /// memory limit before it executes anything of the function.
     pub fn spawn(spec: &SpawnSpec, limiter: &MemoryLimiter) -> io::Result<Process> {
         let limit = match spec.memory_limit {
-            Some(bytes) => match limiter.prepare(bytes, &spec.name) {
+            Some(bytes) => match limiter.prepare(bytes, &unique_group_name(&spec.name)) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     tracing::warn!(error = %e, "could not prepare the memory limit; running without it");
@@ -163,13 +163,20 @@ impl Process {
         reason
     }
 
-    /// Sends `sig` to the whole process group.
+    /// Sends `sig` to every process of the environment. With a cgroup, exactly its members are
+    /// signalled. Without one, the process group is signalled only while its leader has not been
+    /// reaped: afterwards its id could belong to someone else.
     pub fn signal_group(&self, sig: Signal) {
-        if self.pid != 0 {
+        if let Some(members) = self.memory.as_ref().and_then(MemoryGuard::members) {
+            for pid in members {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), sig);
+            }
+            return;
+        }
+        if self.pid != 0 && self.exited.is_none() {
             let _ = killpg(Pid::from_raw(self.pid as i32), sig);
         }
     }
-
     /// Stops the process group: SIGTERM, then SIGKILL after `grace`. Returns how it ended.
     pub async fn stop(&mut self, grace: Duration) -> ExitReason {
         if let Some(r) = self.exited {
@@ -188,8 +195,18 @@ impl Process {
                 self.wait().await
             }
         };
-        // The leader may exit on SIGTERM while children it spawned linger.
+        // The leader may exit on SIGTERM while children it spawned linger. Its group id cannot
+        // have been reused in the moment since it was reaped, so signal the group directly.
         self.signal_group(Signal::SIGKILL);
+        if self
+            .memory
+            .as_ref()
+            .and_then(MemoryGuard::members)
+            .is_none()
+            && self.pid != 0
+        {
+            let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
+        }
         reason
     }
 
@@ -220,6 +237,15 @@ impl Drop for Process {
         // Whatever the function left running goes with the environment.
         self.signal_group(Signal::SIGKILL);
     }
+}
+
+/// A cgroup name no other process of this server uses: a group is never shared with (or
+/// removed under) another environment, even across engines in one process or restarts of one
+/// environment whose previous group still has stragglers.
+fn unique_group_name(base: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("{base}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Prepares the child between fork and exec: it asks the kernel to SIGKILL it when invokd dies

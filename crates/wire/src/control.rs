@@ -852,7 +852,6 @@ impl AliasConfiguration {
     }
 }
 
-
 /// `CreateAliasRequest` / `UpdateAliasRequest` body.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]

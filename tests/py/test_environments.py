@@ -1,0 +1,69 @@
+"""Execution environments: one invocation at a time each, reused while warm, reclaimed when idle."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+from helpers import decode_log_result, eventually, processes_with, python_package, unique_name
+
+SLOW_STREAM = "import time\n\ndef handler(event, context):\n    time.sleep(1.5)\n    return context.log_stream_name\n"
+
+
+def test_concurrent_invocations_run_in_separate_environments(server):
+    name = server.create_function(unique_name("concurrent"), package=python_package(SLOW_STREAM),
+                                  handler="app.handler")["FunctionName"]
+    streams: list[str] = []
+    errors: list[BaseException] = []
+
+    def invoke() -> None:
+        try:
+            res = server.new_client().invoke(FunctionName=name, Payload=b"{}")
+            assert "FunctionError" not in res
+            streams.append(json.loads(res["Payload"].read()))
+        except BaseException as e:  # reported below, in the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=invoke) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert not errors, errors
+    assert len(set(streams)) == 3, streams
+
+
+def test_sequential_invocations_reuse_the_warm_environment(server):
+    name = server.create_function(unique_name("warm"), handler="app.context_info")["FunctionName"]
+
+    streams = [json.loads(server.lambda_client.invoke(FunctionName=name)["Payload"].read())["log_stream_name"]
+               for _ in range(3)]
+
+    assert len(set(streams)) == 1, streams
+
+
+def test_idle_environment_is_stopped_after_the_idle_timeout(server_factory):
+    server = server_factory("--idle-timeout", "1")
+    module = f"idle_{uuid.uuid4().hex}"
+    name = server.create_function(unique_name("idle"), package=python_package(module=module),
+                                  handler=f"{module}.echo")["FunctionName"]
+    server.lambda_client.invoke(FunctionName=name, Payload=b"{}")
+    assert processes_with(module), "the environment should be warm right after an invocation"
+
+    eventually(lambda: not processes_with(module), timeout=15, what=f"the idle {module} environment to stop")
+
+
+def test_invocation_after_idle_reclaim_is_a_cold_start(server_factory):
+    server = server_factory("--idle-timeout", "1")
+    module = f"idle_{uuid.uuid4().hex}"
+    name = server.create_function(unique_name("idle"), package=python_package(module=module),
+                                  handler=f"{module}.echo")["FunctionName"]
+    server.lambda_client.invoke(FunctionName=name, Payload=b"{}")
+    eventually(lambda: not processes_with(module), timeout=15, what=f"the idle {module} environment to stop")
+
+    res = server.lambda_client.invoke(FunctionName=name, Payload=b'{"again":true}', LogType="Tail")
+
+    assert json.loads(res["Payload"].read()) == {"again": True}
+    assert "\tInit Duration: " in decode_log_result(res["LogResult"])
