@@ -42,6 +42,12 @@ pub struct ServeArgs {
     /// Account concurrency limit [default: 1000].
     #[arg(long, env = "INVOKD_ACCOUNT_CONCURRENCY")]
     account_concurrency: Option<u32>,
+    /// Concurrency reservations may never leave less than this unreserved [default: 100].
+    #[arg(long, env = "INVOKD_MIN_UNRESERVED_CONCURRENCY")]
+    min_unreserved_concurrency: Option<u32>,
+    /// New environments each function may start per 10 seconds [default: 1000].
+    #[arg(long, env = "INVOKD_SCALING_RATE")]
+    scaling_rate: Option<u32>,
     /// Milliseconds between SIGTERM and SIGKILL when an environment stops [default: 500].
     #[arg(long, env = "INVOKD_SHUTDOWN_GRACE_MS")]
     shutdown_grace_ms: Option<u64>,
@@ -78,6 +84,8 @@ struct FileConfig {
     init_timeout: Option<u64>,
     memory_budget_mb: Option<u32>,
     account_concurrency: Option<u32>,
+    min_unreserved_concurrency: Option<u32>,
+    scaling_rate: Option<u32>,
     shutdown_grace_ms: Option<u64>,
     async_retry_scale: Option<f64>,
     async_workers: Option<usize>,
@@ -171,6 +179,27 @@ impl Config {
                 bail!("invalid configuration: account concurrency must be at least 1");
             }
             engine.account_concurrency = n;
+        }
+        if let Some(n) = args
+            .min_unreserved_concurrency
+            .or(file.min_unreserved_concurrency)
+        {
+            engine.min_unreserved_concurrency = n;
+        }
+        if engine.min_unreserved_concurrency > engine.account_concurrency {
+            bail!(
+                "invalid configuration: minimum unreserved concurrency ({}) exceeds the account concurrency ({})",
+                engine.min_unreserved_concurrency,
+                engine.account_concurrency
+            );
+        }
+        if let Some(n) = args.scaling_rate.or(file.scaling_rate) {
+            if n == 0 {
+                bail!(
+                    "invalid configuration: scaling rate must be at least 1 environment per 10 seconds"
+                );
+            }
+            engine.scaling_rate = n;
         }
         if let Some(ms) = args.shutdown_grace_ms.or(file.shutdown_grace_ms) {
             engine.shutdown_grace = Duration::from_millis(ms);

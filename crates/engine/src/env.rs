@@ -156,6 +156,11 @@ impl Env {
         }
     }
 
+    /// Whether the environment was initialised for provisioned concurrency.
+    pub fn is_provisioned(&self) -> bool {
+        self.initialization_type == "provisioned-concurrency"
+    }
+
     pub fn is_retired(&self) -> bool {
         self.retired.load(Ordering::Acquire)
     }

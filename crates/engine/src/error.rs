@@ -48,6 +48,9 @@ pub enum Error {
     /// A missing alias or other resource, in the exact words AWS uses (`ResourceNotFoundException`).
     #[error("{0}")]
     FunctionNotFoundAs(String),
+    /// No provisioned-concurrency configuration for that qualifier.
+    #[error("No Provisioned Concurrency Config found for this function")]
+    ProvisionedConfigNotFound,
     /// The ARN names another region.
     #[error("Functions from '{arn_region}' are not reachable in this region ('{region}')")]
     WrongRegion { arn_region: String, region: String },

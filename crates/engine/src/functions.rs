@@ -243,9 +243,7 @@ impl Engine {
         if !self.inner.store.insert_function(&function).await? {
             return Err(Error::FunctionExists(name.to_string()));
         }
-        let entry = self
-            .registry()
-            .put(FunctionEntry::build(&self.inner.pools, function, None));
+        let entry = self.install(function, None);
         Ok(VersionView {
             function: entry.function.clone(),
             version: published.unwrap_or(VersionId::Latest),
@@ -332,6 +330,7 @@ impl Engine {
                 if let Some(entry) = self.registry().remove(entry.function.name.as_str()) {
                     entry.retire();
                 }
+                self.inner.pools.admission.remove(entry.function.name.as_str(), self.carved_total());
                 Ok(())
             }
             Some(Qualifier::Latest) => Err(Error::InvalidParameter(
@@ -460,6 +459,36 @@ impl Engine {
         }
     }
 
+    /// Makes a committed function document live: a registry entry (keeping the environments of
+    /// unchanged versions from `previous`) and its concurrency settings.
+    pub(crate) fn install(
+        &self,
+        function: Function,
+        previous: Option<&FunctionEntry>,
+    ) -> Arc<FunctionEntry> {
+        let entry =
+            self.registry()
+                .put(FunctionEntry::build(&self.inner.pools, function, previous));
+        let f = &entry.function;
+        let carved = self.carved_total();
+        self.inner.pools.admission.configure(
+            f.name.as_str(),
+            f.reserved_concurrency,
+            f.provisioned_total(),
+            carved,
+        );
+        entry
+    }
+
+    /// Concurrency carved out of the account pool by every function's reservations.
+    pub(crate) fn carved_total(&self) -> u32 {
+        self.registry()
+            .all()
+            .iter()
+            .map(|e| e.function.carved_concurrency())
+            .sum()
+    }
+
     /// Validates and stores a package; returns its reference.
     async fn store_code(&self, zip: Vec<u8>) -> Result<CodeRef> {
         if zip.len() > MAX_ZIPPED_BYTES {
@@ -518,11 +547,7 @@ impl Engine {
             });
         }
         self.inner.store.update_function(&function).await?;
-        let entry = self.registry().put(FunctionEntry::build(
-            &self.inner.pools,
-            function,
-            Some(&entry),
-        ));
+        let entry = self.install(function, Some(&entry));
         Ok(VersionView {
             function: entry.function.clone(),
             version: shown,

@@ -135,7 +135,13 @@ impl Engine {
     pub(crate) async fn run_sync(&self, t: Target, input: SyncCall) -> Result<InvokeOutcome> {
         let config = &t.pool.record().config;
         let timeout = Duration::from_secs(u64::from(config.timeout));
-        let mut lease = t.pool.acquire().await?;
+        let permit = self
+            .inner
+            .pools
+            .admission
+            .admit(&t.entry.usage)
+            .map_err(Error::Throttled)?;
+        let mut lease = t.pool.acquire(&t.entry.usage, permit).await?;
         let env = lease.env.clone();
         let call = Call {
             request_id: input.request_id,

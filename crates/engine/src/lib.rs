@@ -13,9 +13,11 @@
 //! * nothing acknowledged to a client is lost: control-plane changes are committed to the store
 //!   before the registry shows them.
 
+mod admission;
 pub mod aliases;
 pub mod async_queue;
 mod backoff;
+pub mod concurrency;
 mod env;
 mod error;
 pub mod event_config;
@@ -45,6 +47,7 @@ use tokio_util::task::TaskTracker;
 
 pub use aliases::AliasView;
 pub use async_queue::AsyncConfig;
+pub use concurrency::ProvisionedView;
 pub use error::{Error, Result, ThrottleReason};
 pub use event_config::EventConfigView;
 pub use functions::{AccountSettings, VersionView};
@@ -125,8 +128,12 @@ pub struct EngineConfig {
     pub python: OsString,
     /// Total `MemorySize` (MB) of environments that may exist at once.
     pub memory_budget_mb: u32,
-    /// Account concurrency (reported by GetAccountSettings).
+    /// Account concurrency: invocations running at once across all functions.
     pub account_concurrency: u32,
+    /// Concurrency reservations may never leave less than this unreserved.
+    pub min_unreserved_concurrency: u32,
+    /// New environments each function may start per 10 seconds (AWS: 1,000).
+    pub scaling_rate: u32,
     /// An environment idle this long is stopped.
     pub idle_timeout: Duration,
     /// Longest a runtime may take to initialise before the init is retried within the invoke.
@@ -149,6 +156,8 @@ impl EngineConfig {
             python: "python3".into(),
             memory_budget_mb: default_memory_budget_mb(),
             account_concurrency: 1000,
+            min_unreserved_concurrency: 100,
+            scaling_rate: 1000,
             idle_timeout: Duration::from_secs(600),
             init_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_millis(500),
@@ -232,10 +241,29 @@ impl Engine {
             idle_timeout: config.idle_timeout,
             init_timeout: config.init_timeout,
             self_endpoint: config.self_endpoint.clone(),
+            admission: admission::Admission::new(
+                config.account_concurrency,
+                config.min_unreserved_concurrency,
+                config.scaling_rate,
+            ),
         });
         let registry = Registry::default();
         for function in store.load_functions().await? {
             registry.put(FunctionEntry::build(&pools, function, None));
+        }
+        let carved = registry
+            .all()
+            .iter()
+            .map(|e| e.function.carved_concurrency())
+            .sum();
+        for e in registry.all() {
+            let f = &e.function;
+            pools.admission.configure(
+                f.name.as_str(),
+                f.reserved_concurrency,
+                f.provisioned_total(),
+                carved,
+            );
         }
         tracker.spawn(pool::reaper(pools.clone()));
         let queue = async_queue::AsyncQueue::new(config.async_config);
@@ -254,6 +282,7 @@ impl Engine {
             inner: Arc::new(inner),
         };
         engine.start_async().await?;
+        engine.provision_all();
         Ok(engine)
     }
 

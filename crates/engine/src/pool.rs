@@ -9,7 +9,7 @@
 //! environments as they come back.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -21,9 +21,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::RuntimeApiServer;
+use crate::admission::{Admission, FunctionUsage, Permit};
 use crate::env::{Env, EnvSetup, StartError};
 use crate::error::{Error, ThrottleReason};
 use crate::logs::LogLimits;
+use crate::rendezvous::InitOutcome;
 
 /// What every pool shares.
 pub(crate) struct PoolContext {
@@ -46,6 +48,7 @@ pub(crate) struct PoolContext {
     pub init_timeout: Duration,
     /// `AWS_ENDPOINT_URL_LAMBDA` for functions: this server's own address.
     pub self_endpoint: Option<String>,
+    pub admission: Arc<Admission>,
     clock: tokio::time::Instant,
     next_env: AtomicU64,
     pools: Mutex<Vec<Weak<Pool>>>,
@@ -76,6 +79,7 @@ pub(crate) struct PoolContextParts {
     pub idle_timeout: Duration,
     pub init_timeout: Duration,
     pub self_endpoint: Option<String>,
+    pub admission: Arc<Admission>,
 }
 
 impl PoolContext {
@@ -98,6 +102,7 @@ impl PoolContext {
             idle_timeout: p.idle_timeout,
             init_timeout: p.init_timeout,
             self_endpoint: p.self_endpoint,
+            admission: p.admission,
             clock: tokio::time::Instant::now(),
             next_env: AtomicU64::new(1),
             pools: Mutex::new(Vec::new()),
@@ -124,7 +129,13 @@ impl PoolContext {
     fn evict_idle(&self, mb: u32) -> bool {
         let mut candidates: Vec<(u64, Arc<Pool>, u64)> = Vec::new();
         for pool in self.live_pools() {
-            for env in pool.idle.lock().expect("idle lock").iter() {
+            for env in pool
+                .idle
+                .lock()
+                .expect("idle lock")
+                .iter()
+                .filter(|e| !e.is_provisioned())
+            {
                 candidates.push((env.last_used(), pool.clone(), env.id));
             }
         }
@@ -178,9 +189,14 @@ pub(crate) struct Pool {
     /// Idle environments, most recently used last.
     idle: Mutex<Vec<Arc<Env>>>,
     /// Environments whose invocation ended but whose runtime has not polled again yet.
-    returning: std::sync::atomic::AtomicUsize,
+    returning: AtomicUsize,
     idle_ready: tokio::sync::Notify,
     retired: AtomicBool,
+    /// Provisioned concurrency: environments to keep initialised, those that are, and why
+    /// provisioning failed if it did.
+    provisioned_target: AtomicU32,
+    provisioned_ready: AtomicU32,
+    provision_failure: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -192,11 +208,13 @@ impl std::fmt::Debug for Pool {
     }
 }
 
-/// An environment lent to one invocation; dropping it gives the environment back.
+/// An environment lent to one invocation, with the invocation's concurrency permit; dropping it
+/// frees the permit and gives the environment back.
 #[derive(Debug)]
 pub(crate) struct Lease {
     pub env: Arc<Env>,
     pool: Arc<Pool>,
+    _permit: Permit,
 }
 
 impl Drop for Lease {
@@ -209,6 +227,14 @@ impl Drop for Lease {
 /// its next event, before starting a new one: far less than any cold start.
 const RETURNING_WAIT: Duration = Duration::from_millis(5);
 
+/// Provisioning progress of a version, as GetProvisionedConcurrencyConfig reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionStatus {
+    pub requested: u32,
+    pub ready: u32,
+    pub failure: Option<String>,
+}
+
 impl Pool {
     pub fn new(ctx: Arc<PoolContext>, function: &Function, record: VersionRecord) -> Arc<Pool> {
         let pool = Arc::new(Pool {
@@ -217,9 +243,12 @@ impl Pool {
             record,
             prepared: OnceCell::new(),
             idle: Mutex::new(Vec::new()),
-            returning: std::sync::atomic::AtomicUsize::new(0),
+            returning: AtomicUsize::new(0),
             idle_ready: tokio::sync::Notify::new(),
             retired: AtomicBool::new(false),
+            provisioned_target: AtomicU32::new(0),
+            provisioned_ready: AtomicU32::new(0),
+            provision_failure: Mutex::new(None),
         });
         ctx.pools
             .lock()
@@ -268,12 +297,18 @@ impl Pool {
             .clone()
     }
 
-    /// An idle environment, or a new one within the host's budget.
-    pub async fn acquire(self: &Arc<Self>) -> Result<Lease, Error> {
+    /// An idle environment (provisioned ones first), or a new one within the function's scaling
+    /// rate and the host's budget. `permit` is the invocation's admitted concurrency.
+    pub async fn acquire(
+        self: &Arc<Self>,
+        usage: &FunctionUsage,
+        permit: Permit,
+    ) -> Result<Lease, Error> {
         if let Some(env) = self.pop_idle() {
             return Ok(Lease {
                 env,
                 pool: self.clone(),
+                _permit: permit,
             });
         }
         if self.returning.load(Ordering::Acquire) > 0 {
@@ -282,9 +317,28 @@ impl Pool {
                 return Ok(Lease {
                     env,
                     pool: self.clone(),
+                    _permit: permit,
                 });
             }
         }
+        if !self.ctx.admission.may_scale(usage) {
+            return Err(Error::Throttled(
+                ThrottleReason::ConcurrentInvocationLimitExceeded,
+            ));
+        }
+        let env = self.new_env("on-demand").await?;
+        Ok(Lease {
+            env,
+            pool: self.clone(),
+            _permit: permit,
+        })
+    }
+
+    /// Creates an environment (without starting its runtime) within the host's budget.
+    async fn new_env(
+        self: &Arc<Self>,
+        initialization_type: &'static str,
+    ) -> Result<Arc<Env>, Error> {
         let prepared = self.prepare().await;
         let mb = self
             .record
@@ -312,25 +366,22 @@ impl Pool {
             ctx: self.ctx.clone(),
             prepared,
             capacity,
-            initialization_type: "on-demand",
+            initialization_type,
         };
-        let env = Env::create(setup)
+        Env::create(setup)
             .await
-            .map_err(|e| Error::Internal(format!("creating an environment: {e}")))?;
-        Ok(Lease {
-            env,
-            pool: self.clone(),
-        })
+            .map_err(|e| Error::Internal(format!("creating an environment: {e}")))
     }
 
     fn pop_idle(&self) -> Option<Arc<Env>> {
         let mut idle = self.idle.lock().expect("idle lock");
-        while let Some(env) = idle.pop() {
-            if !env.is_retired() {
-                return Some(env);
-            }
-        }
-        None
+        idle.retain(|e| !e.is_retired());
+        // Provisioned environments serve first; otherwise the most recently used.
+        let at = idle
+            .iter()
+            .rposition(|e| e.is_provisioned())
+            .unwrap_or(idle.len().checked_sub(1)?);
+        Some(idle.remove(at))
     }
 
     fn take_idle(&self, id: u64) -> Option<Arc<Env>> {
@@ -343,7 +394,7 @@ impl Pool {
     /// [`crate::rendezvous::Rendezvous::when_polling`]).
     fn release(self: &Arc<Self>, env: Arc<Env>) {
         if self.retired.load(Ordering::Acquire) || env.is_retired() {
-            env.retire();
+            self.retire_env(&env);
             return;
         }
         self.returning.fetch_add(1, Ordering::AcqRel);
@@ -355,8 +406,11 @@ impl Pool {
 
     fn make_idle(&self, env: Arc<Env>) {
         self.returning.fetch_sub(1, Ordering::AcqRel);
-        if self.retired.load(Ordering::Acquire) || env.is_retired() {
-            env.retire();
+        let surplus = env.is_provisioned()
+            && self.provisioned_ready.load(Ordering::Acquire)
+                > self.provisioned_target.load(Ordering::Acquire);
+        if self.retired.load(Ordering::Acquire) || env.is_retired() || surplus {
+            self.retire_env(&env);
             return;
         }
         env.touch(self.ctx.clock_ms());
@@ -367,19 +421,30 @@ impl Pool {
             self.retire();
         }
     }
+
+    fn retire_env(&self, env: &Env) {
+        if env.is_provisioned() && !env.is_retired() {
+            self.provisioned_ready.fetch_sub(1, Ordering::AcqRel);
+        }
+        env.retire();
+    }
+
     /// No new invocations go to this version's environments; idle ones stop now, busy ones when
     /// their invocation ends.
     pub fn retire(&self) {
         self.retired.store(true, Ordering::Release);
         let idle = std::mem::take(&mut *self.idle.lock().expect("idle lock"));
         for env in idle {
-            env.retire();
+            self.retire_env(&env);
         }
     }
 
     fn reap_older_than(&self, cutoff_ms: u64) -> usize {
         let mut idle = self.idle.lock().expect("idle lock");
-        let (old, keep): (Vec<_>, Vec<_>) = idle.drain(..).partition(|e| e.last_used() < cutoff_ms);
+        // Provisioned environments are kept warm: the reaper never takes them.
+        let (old, keep): (Vec<_>, Vec<_>) = idle
+            .drain(..)
+            .partition(|e| !e.is_provisioned() && e.last_used() < cutoff_ms);
         *idle = keep;
         drop(idle);
         let n = old.len();
@@ -388,8 +453,101 @@ impl Pool {
         }
         n
     }
-}
 
+    /// Keeps `target` environments initialised ahead of invocations (provisioned concurrency),
+    /// starting the missing ones in the background and retiring surplus idle ones.
+    pub fn provision(self: &Arc<Self>, target: u32) {
+        self.provisioned_target.store(target, Ordering::Release);
+        *self.provision_failure.lock().expect("provision lock") = None;
+        // Surplus idle environments go now; busy ones when they come back.
+        {
+            let mut idle = self.idle.lock().expect("idle lock");
+            while self.provisioned_ready.load(Ordering::Acquire) > target {
+                let Some(at) = idle.iter().position(|e| e.is_provisioned()) else {
+                    break;
+                };
+                let env = idle.remove(at);
+                self.retire_env(&env);
+            }
+        }
+        let missing = target.saturating_sub(self.provisioned_ready.load(Ordering::Acquire));
+        for _ in 0..missing {
+            let pool = self.clone();
+            self.ctx
+                .tracker
+                .spawn(async move { pool.provision_one().await });
+        }
+    }
+
+    async fn provision_one(self: Arc<Self>) {
+        let result = async {
+            let env = self.new_env("provisioned-concurrency").await?;
+            let ready = env.start();
+            match tokio::time::timeout(self.ctx.init_timeout, ready).await {
+                Ok(Ok(InitOutcome::Ready)) => Ok(env),
+                other => {
+                    env.retire();
+                    Err(Error::Internal(match other {
+                        Ok(Ok(InitOutcome::InitError { body, .. })) => {
+                            format!(
+                                "FUNCTION_ERROR_INIT_FAILURE: {}",
+                                String::from_utf8_lossy(&body)
+                            )
+                        }
+                        Ok(Ok(InitOutcome::Exited { reason, .. })) => {
+                            format!(
+                                "FUNCTION_ERROR_INIT_FAILURE: Runtime exited with error: {}",
+                                reason.aws_text()
+                            )
+                        }
+                        Err(_) => "FUNCTION_ERROR_INIT_FAILURE: Init timed out".into(),
+                        _ => "FUNCTION_ERROR_INIT_FAILURE: the runtime could not be started".into(),
+                    }))
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(env)
+                if !self.retired.load(Ordering::Acquire)
+                    && self.provisioned_ready.load(Ordering::Acquire)
+                        < self.provisioned_target.load(Ordering::Acquire) =>
+            {
+                self.provisioned_ready.fetch_add(1, Ordering::AcqRel);
+                env.touch(self.ctx.clock_ms());
+                self.idle.lock().expect("idle lock").push(env);
+                self.idle_ready.notify_one();
+            }
+            Ok(env) => env.retire(),
+            Err(e) => {
+                let reason = match e {
+                    Error::Throttled(_) => {
+                        "INSUFFICIENT_CAPACITY: the host's memory budget is spent".to_owned()
+                    }
+                    Error::Internal(m) => m,
+                    other => other.to_string(),
+                };
+                *self.provision_failure.lock().expect("provision lock") = Some(reason);
+            }
+        }
+    }
+
+    pub fn provision_status(&self) -> ProvisionStatus {
+        let requested = self.provisioned_target.load(Ordering::Acquire);
+        ProvisionStatus {
+            requested,
+            ready: self
+                .provisioned_ready
+                .load(Ordering::Acquire)
+                .min(requested),
+            failure: self
+                .provision_failure
+                .lock()
+                .expect("provision lock")
+                .clone(),
+        }
+    }
+}
 /// Runs the idle reaper until shutdown.
 pub(crate) async fn reaper(ctx: Arc<PoolContext>) {
     let period = (ctx.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));

@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use invokd_model::{Function, VersionId, VersionRecord};
 
+use crate::admission::FunctionUsage;
 use crate::pool::{Pool, PoolContext};
 
 /// A function snapshot and the environment pools of its versions.
@@ -17,6 +18,8 @@ use crate::pool::{Pool, PoolContext};
 pub(crate) struct FunctionEntry {
     pub function: Arc<Function>,
     pub pools: HashMap<VersionId, Arc<Pool>>,
+    /// The function's concurrency usage, shared by all its snapshots.
+    pub usage: Arc<FunctionUsage>,
 }
 
 impl FunctionEntry {
@@ -46,7 +49,12 @@ impl FunctionEntry {
                 }
             }
         }
-        FunctionEntry { function, pools }
+        let usage = ctx.admission.usage(function.name.as_str());
+        FunctionEntry {
+            function,
+            pools,
+            usage,
+        }
     }
 
     /// Retires every pool (the function is gone).

@@ -529,3 +529,185 @@ pub async fn redrive_dead_letter(
     app.engine.redrive(id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+fn reserved_json(n: Option<u32>) -> invokd_wire::concurrency::ReservedConcurrency {
+    invokd_wire::concurrency::ReservedConcurrency {
+        reserved_concurrent_executions: n.map(i64::from),
+    }
+}
+
+pub async fn put_function_concurrency(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: invokd_wire::concurrency::ReservedConcurrency =
+        extract::json(&headers, body, CONTROL_LIMIT, "PutFunctionConcurrency").await?;
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Plain)?;
+    let n = match req.reserved_concurrent_executions {
+        None => {
+            return Err(ApiError::Wire(invokd_wire::Error::Validation(
+                FieldViolation::null("reservedConcurrentExecutions").into(),
+            )));
+        }
+        Some(n) if n < 0 => {
+            return Err(ApiError::Wire(invokd_wire::Error::Validation(
+                FieldViolation::new(
+                    "reservedConcurrentExecutions",
+                    n.to_string(),
+                    Constraint::MinValue(0),
+                )
+                .into(),
+            )));
+        }
+        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+    };
+    let n = app.engine.put_function_concurrency(&function, n).await?;
+    Ok(Json(reserved_json(Some(n))).into_response())
+}
+
+pub async fn get_function_concurrency(
+    State(app): State<App>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Plain)?;
+    Ok(Json(reserved_json(
+        app.engine.get_function_concurrency(&function)?,
+    ))
+    .into_response())
+}
+
+pub async fn delete_function_concurrency(
+    State(app): State<App>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Plain)?;
+    app.engine.delete_function_concurrency(&function).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn provisioned_json(
+    v: &invokd_engine::ProvisionedView,
+    with_arn: bool,
+) -> invokd_wire::concurrency::ProvisionedConcurrencyConfig {
+    invokd_wire::concurrency::ProvisionedConcurrencyConfig {
+        function_arn: with_arn.then(|| v.function_arn.clone()),
+        requested_provisioned_concurrent_executions: v.requested,
+        available_provisioned_concurrent_executions: v.ready,
+        allocated_provisioned_concurrent_executions: v.ready,
+        status: v.status,
+        status_reason: v.status_reason.clone(),
+        last_modified: invokd_wire::timestamp::format_millis(v.last_modified_ms),
+    }
+}
+
+/// The `Qualifier` of the provisioned-concurrency operations (required; `(|[a-zA-Z0-9$_-]+)`).
+fn provisioned_qualifier(q: &[(String, String)]) -> Result<String, ApiError> {
+    let Some(qualifier) = param(q, "Qualifier") else {
+        return Err(ApiError::Wire(invokd_wire::Error::Validation(
+            FieldViolation::null("qualifier").into(),
+        )));
+    };
+    let ok = !qualifier.is_empty()
+        && qualifier.len() <= 128
+        && qualifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"$_-".contains(&b));
+    if !ok {
+        return Err(ApiError::Wire(invokd_wire::Error::Validation(
+            FieldViolation::new(
+                "qualifier",
+                qualifier,
+                Constraint::Pattern("(|[a-zA-Z0-9$_-]+)"),
+            )
+            .into(),
+        )));
+    }
+    Ok(qualifier.to_owned())
+}
+
+pub async fn put_provisioned_concurrency(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: invokd_wire::concurrency::ProvisionedConcurrencyRequest = extract::json(
+        &headers,
+        body,
+        CONTROL_LIMIT,
+        "PutProvisionedConcurrencyConfig",
+    )
+    .await?;
+    let q = query(&uri);
+    let qualifier = provisioned_qualifier(&q)?;
+    let n = match req.provisioned_concurrent_executions {
+        None => {
+            return Err(ApiError::Wire(invokd_wire::Error::Validation(
+                FieldViolation::null("provisionedConcurrentExecutions").into(),
+            )));
+        }
+        Some(n) if n < 1 => {
+            return Err(ApiError::Wire(invokd_wire::Error::Validation(
+                FieldViolation::new(
+                    "provisionedConcurrentExecutions",
+                    n.to_string(),
+                    Constraint::MinValue(1),
+                )
+                .into(),
+            )));
+        }
+        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+    };
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Plain)?;
+    let view = app
+        .engine
+        .put_provisioned_concurrency(&function, &qualifier, n)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(provisioned_json(&view, false))).into_response())
+}
+
+pub async fn get_provisioned_concurrency(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let q = query(&uri);
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Plain)?;
+    if param(&q, "List") == Some("ALL") {
+        let page = Page {
+            marker: param(&q, "Marker").map(str::to_owned),
+            max_items: max_items(param(&q, "MaxItems"))?,
+        };
+        let (views, next_marker) = app.engine.list_provisioned_concurrency(&function, &page)?;
+        let configs = views.iter().map(|v| provisioned_json(v, true)).collect();
+        return Ok(Json(
+            invokd_wire::concurrency::ListProvisionedConcurrencyConfigs {
+                provisioned_concurrency_configs: configs,
+                next_marker,
+            },
+        )
+        .into_response());
+    }
+    let qualifier = provisioned_qualifier(&q)?;
+    let view = app
+        .engine
+        .get_provisioned_concurrency(&function, &qualifier)?;
+    Ok(Json(provisioned_json(&view, false)).into_response())
+}
+
+pub async fn delete_provisioned_concurrency(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let q = query(&uri);
+    let qualifier = provisioned_qualifier(&q)?;
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Plain)?;
+    app.engine
+        .delete_provisioned_concurrency(&function, &qualifier)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

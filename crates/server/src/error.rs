@@ -46,6 +46,9 @@ impl ApiError {
                 EngineError::FunctionNotFound(_)
                 | EngineError::FunctionNotFoundAs(_)
                 | EngineError::WrongRegion { .. } => AwsError::resource_not_found(e.to_string()),
+                EngineError::ProvisionedConfigNotFound => {
+                    AwsError::provisioned_config_not_found(e.to_string())
+                }
                 EngineError::OtherAccount(arn) => AwsError::access_denied(format!(
                     "User is not authorized to access {arn} in another account"
                 )),

@@ -100,6 +100,21 @@ pub fn router(engine: Engine, local_addr: SocketAddr) -> Router {
             "/2019-09-25/functions/{name}/event-invoke-config/list",
             get(control::list_event_invoke_configs),
         )
+        .route(
+            "/2017-10-31/functions/{name}/concurrency",
+            axum::routing::put(control::put_function_concurrency)
+                .delete(control::delete_function_concurrency),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/concurrency",
+            get(control::get_function_concurrency),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/provisioned-concurrency",
+            axum::routing::put(control::put_provisioned_concurrency)
+                .get(control::get_provisioned_concurrency)
+                .delete(control::delete_provisioned_concurrency),
+        )
         .route("/_invokd/code/{file}", get(control::download_code))
         .route("/_invokd/events", get(control::list_events))
         .route(

@@ -120,6 +120,16 @@ impl AwsError {
         )
     }
 
+    pub fn provisioned_config_not_found(message: impl Into<String>) -> Self {
+        Self::new(
+            404,
+            "ProvisionedConcurrencyConfigNotFoundException",
+            MessageKey::Lower,
+            Some("User"),
+            message.into(),
+        )
+    }
+
     pub fn resource_conflict(message: impl Into<String>) -> Self {
         Self::new(
             409,

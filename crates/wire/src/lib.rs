@@ -7,6 +7,7 @@
 //! `ValidationException` layer of checks (patterns, lengths, ranges, enums) with AWS's field
 //! names; everything semantic is the engine's. `server` moves these shapes over HTTP.
 
+pub mod concurrency;
 pub mod control;
 pub mod error;
 pub mod headers;

@@ -1,7 +1,7 @@
 //! Harness of the end-to-end tests: an in-process invokd on port 0 with a temporary data
 //! directory, driven by the real `aws-sdk-lambda`, and a builder for fixture functions.
 //!
-//! ```ignore
+//! ```text
 //! let server = TestServer::start().await;
 //! function("echo").deploy(&server).await;
 //! ```
@@ -126,13 +126,15 @@ impl Drop for TestServer {
     }
 }
 
-/// An SDK client for `endpoint` with static test credentials.
+/// An SDK client for `endpoint` with static test credentials and no automatic retries.
 pub fn client(endpoint: &str) -> Client {
     let config = aws_sdk_lambda::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        // Tests see every answer as sent: a 429 must not be retried away.
+        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
         .build();
     Client::from_conf(config)
 }
