@@ -532,7 +532,12 @@ async fn unknown_functions_and_bad_names() {
 
 #[tokio::test]
 async fn concurrent_invokes_run_in_separate_environments() {
-    let server = TestServer::start().await;
+    // 100 environments of 128 MB: a budget for them whatever the machine's memory.
+    let server = TestServer::start_with(invokd_e2e::Options {
+        configure: Box::new(|c| c.memory_budget_mb = 100 * 128),
+        ..Default::default()
+    })
+    .await;
     function("sleepy").timeout(30).deploy(&server).await;
     let calls = (0..100).map(|_| {
         let client = server.client.clone();

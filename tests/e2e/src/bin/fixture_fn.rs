@@ -39,6 +39,9 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
             blocks.push(vec![1u8; 1 << 20]);
         }
         println!("allocated {} MB", blocks.len());
+        // Hold it: a limit enforced by sampling (no writable cgroups) must get to see it.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        drop(blocks);
     }
     if let Some(code) = p.get("exit").and_then(Value::as_i64) {
         std::process::exit(code as i32);
