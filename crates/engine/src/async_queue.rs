@@ -27,7 +27,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use crate::Engine;
 use crate::backoff;
 use crate::error::{Error, Result, ThrottleReason};
-use crate::ids::{iso_now, now_ms, trace_header, uuid};
+use crate::ids::{iso_now, lineage_count, now_ms, trace_header, uuid};
 use crate::invoke::{SyncCall, Target};
 use crate::outbound::{MessageAttribute, OutboundMessage};
 
@@ -152,6 +152,7 @@ impl Engine {
         &self,
         target: &Target,
         req: &InvokeRequest,
+        trace: String,
     ) -> Result<InvokeOutcome> {
         let request_id = uuid();
         let event = NewEvent {
@@ -159,7 +160,7 @@ impl Engine {
             function_name: target.entry.function.name.to_string(),
             qualifier: Self::effective_qualifier(&req.function, req.qualifier.as_deref())?,
             payload: req.payload.to_vec(),
-            trace_header: Some(trace_header(req.trace_header.as_deref())),
+            trace_header: Some(trace),
             tenant_id: req.tenant_id.clone(),
             enqueued_at_ms: now_ms(),
         };
@@ -212,6 +213,13 @@ impl Engine {
                 response,
             ))
         };
+        let trace = ev
+            .trace_header
+            .clone()
+            .unwrap_or_else(|| trace_header(None).0);
+        if crate::invoke::is_recursive_loop(&function, lineage_count(&trace)) {
+            return fail("RecursiveInvocationDetected", ev.attempts, None);
+        }
         if function.reserved_concurrency == Some(0) {
             return fail("ZeroReservedConcurrency", 0, None);
         }
@@ -241,10 +249,7 @@ impl Engine {
         let call = SyncCall {
             request_id: ev.request_id.clone(),
             payload: Bytes::from(ev.payload.clone()),
-            trace_header: ev
-                .trace_header
-                .clone()
-                .unwrap_or_else(|| trace_header(None)),
+            trace_header: trace,
             client_context: None,
             tenant_id: ev.tenant_id.clone(),
             tail: false,

@@ -303,3 +303,25 @@ impl Engine {
         }
     }
 }
+
+impl Engine {
+    /// PutFunctionRecursionConfig.
+    pub async fn put_recursion_config(
+        &self,
+        r: &FunctionRef,
+        value: invokd_model::RecursiveLoop,
+    ) -> Result<invokd_model::RecursiveLoop> {
+        let f = self.function_snapshot(r)?;
+        self.modify(f.name.as_str(), None, false, |f| {
+            f.recursive_loop = value;
+            Ok(None)
+        })
+        .await?;
+        Ok(value)
+    }
+
+    /// GetFunctionRecursionConfig.
+    pub fn get_recursion_config(&self, r: &FunctionRef) -> Result<invokd_model::RecursiveLoop> {
+        Ok(self.function_snapshot(r)?.recursive_loop)
+    }
+}

@@ -71,6 +71,11 @@ pub enum Error {
     /// A request or package over a size limit (`RequestEntityTooLargeException`).
     #[error("{0}")]
     TooLarge(String),
+    /// The invocation is part of a loop and the function's recursion config stops loops.
+    #[error(
+        "Lambda has detected your function being invoked in a recursive loop with other Amazon Web Services resources and stopped your function's invocation."
+    )]
+    RecursiveInvocation,
     /// The invocation cannot be admitted now.
     #[error("Rate Exceeded.")]
     Throttled(ThrottleReason),

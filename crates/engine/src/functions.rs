@@ -234,6 +234,7 @@ impl Engine {
             reserved_concurrency: None,
             event_invoke_configs: Default::default(),
             provisioned: Default::default(),
+            recursive_loop: Default::default(),
         };
         let published = if input.publish {
             Some(publish(&mut function, None))

@@ -60,13 +60,19 @@ impl Engine {
             ));
         }
         self.check_tenant(&target, req.tenant_id.as_deref())?;
+        let (trace, lineage) = trace_header(req.trace_header.as_deref());
         match req.invocation_type {
             InvocationType::DryRun => Ok(InvokeOutcome::DryRun { request_id: uuid() }),
-            InvocationType::Event => self.enqueue(&target, &req).await,
+            // An asynchronous loop is accepted, then stopped by the worker (to the DLQ or the
+            // failure destination), as on AWS.
+            InvocationType::Event => self.enqueue(&target, &req, trace).await,
             InvocationType::RequestResponse => {
+                if is_recursive_loop(&target.entry.function, lineage) {
+                    return Err(Error::RecursiveInvocation);
+                }
                 let call = SyncCall {
                     request_id: uuid(),
-                    trace_header: trace_header(req.trace_header.as_deref()),
+                    trace_header: trace,
                     client_context,
                     tenant_id: req.tenant_id,
                     tail: req.log_type == LogType::Tail,
@@ -603,6 +609,15 @@ impl Drop for InFlight {
             engine.finish(lease, &call, report, ending);
         });
     }
+}
+
+/// Invocations of one chain of requests after which a loop is stopped (AWS stops a loop at about
+/// its 16th invocation).
+pub const RECURSION_LIMIT: u32 = 16;
+
+/// Whether an invocation with this lineage count must be stopped as a recursive loop.
+pub(crate) fn is_recursive_loop(f: &invokd_model::Function, lineage: u32) -> bool {
+    lineage >= RECURSION_LIMIT && f.recursive_loop == invokd_model::RecursiveLoop::Terminate
 }
 
 /// Picks the version of a weighted alias for one invocation.

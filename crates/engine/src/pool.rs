@@ -664,7 +664,7 @@ pub(crate) fn lambda_environment(
         ("_AWS_XRAY_DAEMON_ADDRESS".into(), "169.254.79.129".into()),
         ("_AWS_XRAY_DAEMON_PORT".into(), "2000".into()),
         ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
-        ("_X_AMZN_TRACE_ID".into(), crate::ids::trace_header(None)),
+        ("_X_AMZN_TRACE_ID".into(), crate::ids::trace_header(None).0),
         ("TZ".into(), ":UTC".into()),
     ];
     if let Some(h) = &c.handler {

@@ -217,6 +217,37 @@ pub struct Function {
     /// Provisioned concurrency, per qualifier (a version or an alias).
     #[serde(default)]
     pub provisioned: BTreeMap<String, ProvisionedConfig>,
+    /// Whether recursive loops are allowed (`PutFunctionRecursionConfig`); AWS's default stops them.
+    #[serde(default)]
+    pub recursive_loop: RecursiveLoop,
+}
+
+/// `RecursiveLoop`: what happens when an event loops back to the function too often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum RecursiveLoop {
+    Allow,
+    #[default]
+    Terminate,
+}
+
+impl RecursiveLoop {
+    /// In the order AWS lists them in its error message.
+    pub const VALUES: &'static [&'static str] = &["Terminate", "Allow"];
+
+    pub fn parse(s: &str) -> Option<RecursiveLoop> {
+        match s {
+            "Allow" => Some(RecursiveLoop::Allow),
+            "Terminate" => Some(RecursiveLoop::Terminate),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecursiveLoop::Allow => "Allow",
+            RecursiveLoop::Terminate => "Terminate",
+        }
+    }
 }
 
 /// A request to keep environments of a version initialised ahead of invocations.

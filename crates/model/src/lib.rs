@@ -17,7 +17,8 @@ pub mod validation;
 pub use arn::Scope;
 pub use function::{
     Alias, Architecture, CodeRef, EventInvokeConfig, Function, FunctionConfig, LogFormat,
-    LoggingConfig, ProvisionedConfig, TenantIsolationMode, TracingMode, VersionRecord,
+    LoggingConfig, ProvisionedConfig, RecursiveLoop, TenantIsolationMode, TracingMode,
+    VersionRecord,
 };
 pub use invoke::{FunctionError, InvocationType, InvokeOutcome, InvokeRequest, LogType};
 pub use name::{FunctionName, FunctionRef, NameShape, Qualifier, VersionId};

@@ -711,3 +711,54 @@ pub async fn delete_provisioned_concurrency(
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+#[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RecursionConfig {
+    recursive_loop: Option<String>,
+}
+
+pub async fn put_recursion_config(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: RecursionConfig =
+        extract::json(&headers, body, CONTROL_LIMIT, "PutFunctionRecursionConfig").await?;
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Unqualified)?;
+    let value = match req.recursive_loop.as_deref() {
+        None => {
+            return Err(ApiError::Wire(invokd_wire::Error::Validation(
+                FieldViolation::null("recursiveLoop").into(),
+            )));
+        }
+        Some(v) => invokd_model::RecursiveLoop::parse(v).ok_or_else(|| {
+            ApiError::Wire(invokd_wire::Error::Validation(
+                FieldViolation::new(
+                    "recursiveLoop",
+                    v,
+                    Constraint::Enum(invokd_model::RecursiveLoop::VALUES),
+                )
+                .into(),
+            ))
+        })?,
+    };
+    let value = app.engine.put_recursion_config(&function, value).await?;
+    Ok(Json(RecursionConfig {
+        recursive_loop: Some(value.as_str().to_owned()),
+    })
+    .into_response())
+}
+
+pub async fn get_recursion_config(
+    State(app): State<App>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let (function, _) = function_and_qualifier(&name, None, NameShape::Unqualified)?;
+    let value = app.engine.get_recursion_config(&function)?;
+    Ok(Json(RecursionConfig {
+        recursive_loop: Some(value.as_str().to_owned()),
+    })
+    .into_response())
+}

@@ -46,6 +46,7 @@ impl ApiError {
                 EngineError::FunctionNotFound(_)
                 | EngineError::FunctionNotFoundAs(_)
                 | EngineError::WrongRegion { .. } => AwsError::resource_not_found(e.to_string()),
+                EngineError::RecursiveInvocation => AwsError::recursive_invocation(e.to_string()),
                 EngineError::ProvisionedConfigNotFound => {
                     AwsError::provisioned_config_not_found(e.to_string())
                 }

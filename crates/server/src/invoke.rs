@@ -78,3 +78,30 @@ fn render(outcome: InvokeOutcome) -> Response {
         }
     }
 }
+
+/// Largest `InvokeAsync` payload (the legacy API's own limit).
+const MAX_INVOKE_ASYNC: usize = 262_144;
+
+/// InvokeAsync (deprecated): an `Event` invocation with its own size limit and response.
+pub async fn invoke_async(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let payload = extract::body(&headers, body, MAX_INVOKE_ASYNC, "InvokeAsync").await?;
+    let parts = InvokeParts {
+        function_name: &name,
+        invocation_type: Some("Event"),
+        ..InvokeParts::default()
+    };
+    let outcome = app.engine.invoke(parts.into_request(payload)?).await?;
+    let mut res = (
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({ "Status": 202 })),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(h::REQUEST_ID, text(outcome.request_id()));
+    Ok(res)
+}

@@ -115,6 +115,18 @@ pub fn router(engine: Engine, local_addr: SocketAddr) -> Router {
                 .get(control::get_provisioned_concurrency)
                 .delete(control::delete_provisioned_concurrency),
         )
+        .route(
+            "/2024-08-31/functions/{name}/recursion-config",
+            axum::routing::put(control::put_recursion_config).get(control::get_recursion_config),
+        )
+        .route(
+            "/2014-11-13/functions/{name}/invoke-async",
+            post(invoke::invoke_async),
+        )
+        .route(
+            "/2014-11-13/functions/{name}/invoke-async/",
+            post(invoke::invoke_async),
+        )
         .route("/_invokd/code/{file}", get(control::download_code))
         .route("/_invokd/events", get(control::list_events))
         .route(

@@ -42,6 +42,7 @@ fn function(name: &str) -> Function {
         reserved_concurrency: None,
         event_invoke_configs: Default::default(),
         provisioned: Default::default(),
+        recursive_loop: Default::default(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! The payload says what to do (every field optional, applied in this order):
 //! `{"append": "/path", "print": "text", "sleep_ms": 100, "alloc_mb": 300, "exit": 3, "panic": true,
 //!   "error": "message", "respond_bytes": 1024, "context": true}`
+//! `{"call": {"function": "f", "payload": {..}, "async": false}}` invokes another function.
 //! With none of them the function echoes its payload.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -56,6 +57,9 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
         // A JSON string of exactly n bytes including its quotes.
         return Ok(Value::String("x".repeat(n.saturating_sub(2) as usize)));
     }
+    if let Some(call) = p.get("call") {
+        return call_lambda(call).await;
+    }
     if p.get("context").and_then(Value::as_bool) == Some(true) {
         let env: serde_json::Map<String, Value> = std::env::vars()
             .map(|(k, v)| (k, Value::String(v)))
@@ -73,6 +77,61 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
         }));
     }
     Ok(event.payload)
+}
+
+/// `{"call": {"function": NAME, "payload": {...}, "async": false}}`: invokes a function through
+/// aws-sdk-lambda the way a function on AWS would, with the endpoint and credentials the platform
+/// put in the environment. Returns `{"status", "payload"}` or `{"error": code}`.
+async fn call_lambda(call: &Value) -> Result<Value, Error> {
+    use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let config = aws_sdk_lambda::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(env("AWS_ENDPOINT_URL_LAMBDA"))
+        .region(Region::new(env("AWS_REGION")))
+        .credentials_provider(Credentials::new(
+            env("AWS_ACCESS_KEY_ID"),
+            env("AWS_SECRET_ACCESS_KEY"),
+            None,
+            None,
+            "env",
+        ))
+        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+        .build();
+    let client = aws_sdk_lambda::Client::from_conf(config);
+    let function = call["function"].as_str().unwrap_or_default();
+    let payload = call
+        .get("payload")
+        .cloned()
+        .unwrap_or(Value::Null)
+        .to_string();
+    let kind = if call["async"].as_bool() == Some(true) {
+        aws_sdk_lambda::types::InvocationType::Event
+    } else {
+        aws_sdk_lambda::types::InvocationType::RequestResponse
+    };
+    match client
+        .invoke()
+        .function_name(function)
+        .invocation_type(kind)
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let body = out
+                .payload()
+                .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+                .unwrap_or_default();
+            Ok(
+                json!({"status": out.status_code(), "payload": serde_json::from_str::<Value>(&body).unwrap_or(Value::String(body))}),
+            )
+        }
+        Err(e) => {
+            use aws_sdk_lambda::error::ProvideErrorMetadata;
+            Ok(json!({"error": e.code().unwrap_or("unknown")}))
+        }
+    }
 }
 
 #[tokio::main]
