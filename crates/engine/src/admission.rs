@@ -25,6 +25,8 @@ pub(crate) struct FunctionUsage {
     in_use: AtomicU32,
     reserved: AtomicU32,
     provisioned: AtomicU32,
+    /// Environments (busy or idle) dedicated to a tenant, across the function's versions.
+    tenant_envs: AtomicU32,
     bucket: Mutex<Bucket>,
 }
 
@@ -38,6 +40,19 @@ impl FunctionUsage {
     #[cfg(test)]
     pub fn in_use(&self) -> u32 {
         self.in_use.load(Ordering::Acquire)
+    }
+}
+
+/// One tenant-dedicated environment's place in its function's tenant-environment limit; the
+/// environment holds it for its whole life.
+#[derive(Debug)]
+pub(crate) struct TenantSlot {
+    usage: Arc<FunctionUsage>,
+}
+
+impl Drop for TenantSlot {
+    fn drop(&mut self) {
+        self.usage.tenant_envs.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -113,6 +128,7 @@ impl Admission {
                     in_use: AtomicU32::new(0),
                     reserved: AtomicU32::new(NONE),
                     provisioned: AtomicU32::new(0),
+                    tenant_envs: AtomicU32::new(0),
                     bucket: Mutex::new(Bucket {
                         tokens: self.scaling_burst,
                         at: Instant::now(),
@@ -194,6 +210,28 @@ impl Admission {
         }
     }
 
+    /// A place for one more tenant-dedicated environment of the function. AWS allows 2,500 such
+    /// environments, busy or idle, per 1,000 of the function's concurrency (its reserved
+    /// concurrency, or the account's); `None` means that limit is reached.
+    pub fn tenant_slot(&self, usage: &Arc<FunctionUsage>) -> Option<TenantSlot> {
+        let reserved = usage.reserved.load(Ordering::Acquire);
+        let concurrency = if reserved == NONE {
+            self.limit
+        } else {
+            reserved
+        };
+        let limit = (u64::from(concurrency) * 5 / 2).min(u64::from(u32::MAX)) as u32;
+        usage
+            .tenant_envs
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| TenantSlot {
+                usage: usage.clone(),
+            })
+    }
+
     /// Takes a token for one new environment of the function (scaling rate).
     pub fn may_scale(&self, usage: &FunctionUsage) -> bool {
         let mut b = usage.bucket.lock().expect("bucket lock");
@@ -261,6 +299,23 @@ mod tests {
             a.admit(&p).unwrap_err(),
             ThrottleReason::ConcurrentInvocationLimitExceeded
         );
+    }
+
+    #[tokio::test]
+    async fn tenant_environments_are_limited_to_two_and_a_half_per_unit_of_concurrency() {
+        let a = Admission::new(1000, 100, 1000);
+        a.configure("f", Some(2), 0, 2);
+        let u = a.usage("f");
+        let slots: Vec<_> = (0..5).map_while(|_| a.tenant_slot(&u)).collect();
+        assert_eq!(slots.len(), 5);
+        assert!(a.tenant_slot(&u).is_none());
+        drop(slots);
+        assert!(
+            a.tenant_slot(&u).is_some(),
+            "a retired environment frees its slot"
+        );
+        a.configure("f", None, 0, 0);
+        assert_eq!((0..3000).map_while(|_| a.tenant_slot(&u)).count(), 2500);
     }
 
     #[tokio::test(start_paused = true)]

@@ -170,6 +170,13 @@ impl Engine {
         n: u32,
     ) -> Result<ProvisionedView> {
         let (f, version) = self.provisioned_target(r, qualifier, true)?;
+        // Provisioned environments are made before any tenant is known, so they cannot be
+        // dedicated to one: AWS does not offer the two together.
+        if f.latest.config.tenancy.is_some() {
+            return Err(Error::InvalidParameter(
+                "Provisioned Concurrency is not supported for functions with tenant isolation mode enabled.".into(),
+            ));
+        }
         let conflict = f
             .provisioned
             .keys()

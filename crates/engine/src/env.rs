@@ -21,6 +21,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::TenantSlot;
 use crate::logs::LogStream;
 use crate::pool::{PoolContext, Prepared};
 use crate::rendezvous::{InitOutcome, Rendezvous};
@@ -57,6 +58,8 @@ pub(crate) struct Env {
     pub runtime_api: SocketAddr,
     /// `AWS_LAMBDA_INITIALIZATION_TYPE`.
     pub initialization_type: &'static str,
+    /// The one tenant this environment serves, for its whole life (tenant-isolated functions).
+    pub tenant: Option<Arc<str>>,
     commands: mpsc::UnboundedSender<Command>,
     process: Mutex<ProcessView>,
     /// Set once the environment must not be reused.
@@ -73,6 +76,8 @@ pub(crate) struct EnvSetup {
     pub prepared: Arc<Prepared>,
     pub capacity: OwnedSemaphorePermit,
     pub initialization_type: &'static str,
+    /// The tenant it is dedicated to, with its place in the function's tenant-environment limit.
+    pub tenant: Option<(Arc<str>, TenantSlot)>,
 }
 
 impl Env {
@@ -83,7 +88,9 @@ impl Env {
             prepared,
             capacity,
             initialization_type,
+            tenant,
         } = setup;
+        let (tenant, tenant_slot) = tenant.unzip();
         let id = ctx.next_env_id();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let runtime_api = listener.local_addr()?;
@@ -103,6 +110,7 @@ impl Env {
             log,
             runtime_api,
             initialization_type,
+            tenant,
             commands,
             process: Mutex::new(ProcessView::default()),
             retired: AtomicBool::new(false),
@@ -123,6 +131,7 @@ impl Env {
             sandbox,
             token,
             _capacity: capacity,
+            _tenant_slot: tenant_slot,
         };
         ctx.tracker.spawn(task.run(rx));
         Ok(env)
@@ -208,6 +217,8 @@ struct EnvTask {
     sandbox: PathBuf,
     token: CancellationToken,
     _capacity: OwnedSemaphorePermit,
+    /// Released, like the memory budget, only once the process has stopped.
+    _tenant_slot: Option<TenantSlot>,
 }
 
 impl EnvTask {

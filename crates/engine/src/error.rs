@@ -15,6 +15,8 @@ pub enum ThrottleReason {
     ReservedFunctionConcurrentInvocationLimitExceeded,
     /// The host's memory budget for environments is spent.
     HostCapacityExceeded,
+    /// A tenant-isolated function has as many tenant environments as its concurrency allows.
+    TenantEnvironmentLimitExceeded,
 }
 
 impl ThrottleReason {
@@ -27,6 +29,9 @@ impl ThrottleReason {
                 "ReservedFunctionConcurrentInvocationLimitExceeded"
             }
             ThrottleReason::HostCapacityExceeded => "ConcurrentInvocationLimitExceeded",
+            // AWS documents only the message ("Rate exceeded") for this limit; the reason is
+            // the closest of the model's values.
+            ThrottleReason::TenantEnvironmentLimitExceeded => "FunctionInvocationRateLimitExceeded",
         }
     }
 }

@@ -147,7 +147,11 @@ impl Engine {
             .admission
             .admit(&t.entry.usage)
             .map_err(Error::Throttled)?;
-        let mut lease = t.pool.acquire(&t.entry.usage, permit).await?;
+        let tenant: Option<Arc<str>> = input.tenant_id.as_deref().map(Arc::from);
+        let mut lease = t
+            .pool
+            .acquire(&t.entry.usage, permit, tenant.as_ref())
+            .await?;
         let env = lease.env.clone();
         let call = Call {
             request_id: input.request_id,

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::RuntimeApiServer;
-use crate::admission::{Admission, FunctionUsage, Permit};
+use crate::admission::{Admission, FunctionUsage, Permit, TenantSlot};
 use crate::env::{Env, EnvSetup, StartError};
 use crate::error::{Error, ThrottleReason};
 use crate::logs::LogLimits;
@@ -298,13 +298,15 @@ impl Pool {
     }
 
     /// An idle environment (provisioned ones first), or a new one within the function's scaling
-    /// rate and the host's budget. `permit` is the invocation's admitted concurrency.
+    /// rate and the host's budget. `permit` is the invocation's admitted concurrency. With a
+    /// `tenant`, only that tenant's environments qualify, and a new one is dedicated to it.
     pub async fn acquire(
         self: &Arc<Self>,
-        usage: &FunctionUsage,
+        usage: &Arc<FunctionUsage>,
         permit: Permit,
+        tenant: Option<&Arc<str>>,
     ) -> Result<Lease, Error> {
-        if let Some(env) = self.pop_idle() {
+        if let Some(env) = self.pop_idle(tenant) {
             return Ok(Lease {
                 env,
                 pool: self.clone(),
@@ -313,7 +315,7 @@ impl Pool {
         }
         if self.returning.load(Ordering::Acquire) > 0 {
             let _ = tokio::time::timeout(RETURNING_WAIT, self.idle_ready.notified()).await;
-            if let Some(env) = self.pop_idle() {
+            if let Some(env) = self.pop_idle(tenant) {
                 return Ok(Lease {
                     env,
                     pool: self.clone(),
@@ -326,7 +328,19 @@ impl Pool {
                 ThrottleReason::ConcurrentInvocationLimitExceeded,
             ));
         }
-        let env = self.new_env("on-demand").await?;
+        let tenant = match tenant {
+            Some(t) => Some((
+                t.clone(),
+                self.ctx
+                    .admission
+                    .tenant_slot(usage)
+                    .ok_or(Error::Throttled(
+                        ThrottleReason::TenantEnvironmentLimitExceeded,
+                    ))?,
+            )),
+            None => None,
+        };
+        let env = self.new_env("on-demand", tenant).await?;
         Ok(Lease {
             env,
             pool: self.clone(),
@@ -338,6 +352,7 @@ impl Pool {
     async fn new_env(
         self: &Arc<Self>,
         initialization_type: &'static str,
+        tenant: Option<(Arc<str>, TenantSlot)>,
     ) -> Result<Arc<Env>, Error> {
         let prepared = self.prepare().await;
         let mb = self
@@ -367,20 +382,27 @@ impl Pool {
             prepared,
             capacity,
             initialization_type,
+            tenant,
         };
         Env::create(setup)
             .await
             .map_err(|e| Error::Internal(format!("creating an environment: {e}")))
     }
 
-    fn pop_idle(&self) -> Option<Arc<Env>> {
+    fn pop_idle(&self, tenant: Option<&Arc<str>>) -> Option<Arc<Env>> {
         let mut idle = self.idle.lock().expect("idle lock");
         idle.retain(|e| !e.is_retired());
-        // Provisioned environments serve first; otherwise the most recently used.
-        let at = idle
-            .iter()
-            .rposition(|e| e.is_provisioned())
-            .unwrap_or(idle.len().checked_sub(1)?);
+        let at = match tenant {
+            // An environment never changes tenant: only that tenant's own will do.
+            Some(t) => idle
+                .iter()
+                .rposition(|e| e.tenant.as_deref() == Some(&**t))?,
+            // Provisioned environments serve first; otherwise the most recently used.
+            None => idle
+                .iter()
+                .rposition(|e| e.is_provisioned())
+                .or_else(|| idle.iter().rposition(|e| e.tenant.is_none()))?,
+        };
         Some(idle.remove(at))
     }
 
@@ -481,7 +503,7 @@ impl Pool {
 
     async fn provision_one(self: Arc<Self>) {
         let result = async {
-            let env = self.new_env("provisioned-concurrency").await?;
+            let env = self.new_env("provisioned-concurrency", None).await?;
             let ready = env.start();
             match tokio::time::timeout(self.ctx.init_timeout, ready).await {
                 Ok(Ok(InitOutcome::Ready)) => Ok(env),

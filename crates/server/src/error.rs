@@ -59,12 +59,13 @@ impl ApiError {
                 EngineError::RevisionMismatch => AwsError::precondition_failed(e.to_string()),
                 EngineError::TooLarge(m) => AwsError::request_entity_too_large(m),
                 EngineError::Throttled(reason) => {
-                    let reason = match reason {
+                    let message = match reason {
                         ThrottleReason::ConcurrentInvocationLimitExceeded
                         | ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded
-                        | ThrottleReason::HostCapacityExceeded => reason.as_str(),
+                        | ThrottleReason::HostCapacityExceeded => "Rate Exceeded.",
+                        ThrottleReason::TenantEnvironmentLimitExceeded => "Rate exceeded",
                     };
-                    AwsError::too_many_requests("Rate Exceeded.", Some(reason))
+                    AwsError::too_many_requests(message, Some(reason.as_str()))
                 }
                 EngineError::InvalidRuntime(m) => AwsError::invalid_runtime(m),
                 EngineError::ShuttingDown => {

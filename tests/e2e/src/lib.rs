@@ -197,6 +197,7 @@ pub struct FunctionBuilder {
     env: Vec<(String, String)>,
     package: Option<Vec<u8>>,
     publish: bool,
+    tenant_isolated: bool,
 }
 
 pub fn function(name: &str) -> FunctionBuilder {
@@ -209,6 +210,7 @@ pub fn function(name: &str) -> FunctionBuilder {
         env: Vec::new(),
         package: None,
         publish: false,
+        tenant_isolated: false,
     }
 }
 
@@ -241,6 +243,11 @@ impl FunctionBuilder {
         self.publish = true;
         self
     }
+    /// `TenancyConfig {TenantIsolationMode: PER_TENANT}`.
+    pub fn tenant_isolated(mut self) -> Self {
+        self.tenant_isolated = true;
+        self
+    }
 
     /// Creates the function (the `lambda_runtime` fixture unless a package was given).
     pub async fn deploy(
@@ -266,6 +273,14 @@ impl FunctionBuilder {
         }
         if let Some(m) = self.memory {
             req = req.memory_size(m);
+        }
+        if self.tenant_isolated {
+            req = req.tenancy_config(
+                aws_sdk_lambda::types::TenancyConfig::builder()
+                    .tenant_isolation_mode(aws_sdk_lambda::types::TenantIsolationMode::PerTenant)
+                    .build()
+                    .expect("tenancy config"),
+            );
         }
         if !self.env.is_empty() {
             let mut env = aws_sdk_lambda::types::Environment::builder();

@@ -25,7 +25,12 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
             .append(true)
             .open(path)?;
         // One write(2) of the whole line: O_APPEND keeps concurrent appenders from interleaving.
-        f.write_all(format!("{} {}\n", event.context.request_id, p).as_bytes())?;
+        // A tenant's invocations say whose they are, after the payload.
+        let tenant = match &event.context.tenant_id {
+            Some(t) => format!(" tenant={t}"),
+            None => String::new(),
+        };
+        f.write_all(format!("{} {p}{tenant}\n", event.context.request_id).as_bytes())?;
     }
     if let Some(text) = p.get("print").and_then(Value::as_str) {
         println!("{text}");
@@ -70,6 +75,7 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
             "deadline": ctx.deadline,
             "invoked_function_arn": ctx.invoked_function_arn,
             "xray_trace_id": ctx.xray_trace_id,
+            "tenant_id": ctx.tenant_id,
             "client_context": ctx.client_context.as_ref().map(|c| json!({"custom": c.custom, "env": c.environment})),
             "env": env,
             "pid": std::process::id(),
