@@ -15,13 +15,14 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use invokd_model::{
-    FunctionError, InvocationType, InvokeOutcome, InvokeRequest, LogType, Qualifier, VersionId,
+    FunctionError, InvocationType, InvokeComplete, InvokeOutcome, InvokeRequest, LogType,
+    Qualifier, StreamEvent, VersionId,
 };
 use invokd_supervisor::{ExitReason, LaunchError};
 use serde::Deserialize;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::env::{Env, StartError};
@@ -29,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::ids::{now_ms, trace_header, uuid};
 use crate::pool::{Lease, Pool};
 use crate::registry::FunctionEntry;
-use crate::rendezvous::{Event, InitOutcome, Reply};
+use crate::rendezvous::{Event, InitOutcome, Reply, StreamFailure, StreamPiece};
 use crate::{Engine, MAX_RESPONSE_BYTES};
 
 /// Largest synchronous request payload.
@@ -38,6 +39,28 @@ pub const MAX_SYNC_PAYLOAD: usize = 6_291_456;
 pub const MAX_EVENT_PAYLOAD: usize = 1_048_576;
 /// Largest `X-Amz-Client-Context`, in bytes of base64.
 pub const MAX_CLIENT_CONTEXT: usize = 3583;
+
+/// Events buffered between a streaming invocation and its caller's connection.
+const STREAM_EVENTS: usize = 16;
+
+/// An InvokeWithResponseStream response under way: its events arrive on `events`, chunks first
+/// and `Complete` last.
+#[derive(Debug)]
+pub struct ResponseStream {
+    pub request_id: String,
+    pub executed_version: VersionId,
+    pub events: mpsc::Receiver<StreamEvent>,
+}
+
+/// What InvokeWithResponseStream produced.
+#[derive(Debug)]
+pub enum StreamOutcome {
+    Streaming(ResponseStream),
+    /// A `DryRun`: the call would have been allowed.
+    DryRun {
+        request_id: String,
+    },
+}
 
 /// A resolved invocation target.
 pub(crate) struct Target {
@@ -81,6 +104,33 @@ impl Engine {
                 self.run_sync(target, call).await
             }
         }
+    }
+
+    /// InvokeWithResponseStream: like a synchronous Invoke, but the response reaches the caller
+    /// as the function writes it.
+    pub async fn invoke_with_response_stream(&self, req: InvokeRequest) -> Result<StreamOutcome> {
+        let target = self.resolve_invoke(&req)?;
+        check_payload(InvocationType::RequestResponse, &req.payload)?;
+        let client_context = decode_client_context(req.client_context.as_deref())?;
+        self.check_tenant(&target, req.tenant_id.as_deref())?;
+        let (trace, lineage) = trace_header(req.trace_header.as_deref());
+        if req.invocation_type == InvocationType::DryRun {
+            return Ok(StreamOutcome::DryRun { request_id: uuid() });
+        }
+        if is_recursive_loop(&target.entry.function, lineage) {
+            return Err(Error::RecursiveInvocation);
+        }
+        let call = SyncCall {
+            request_id: uuid(),
+            trace_header: trace,
+            client_context,
+            tenant_id: req.tenant_id,
+            tail: req.log_type == LogType::Tail,
+            payload: req.payload,
+        };
+        self.run_streaming(target, call)
+            .await
+            .map(StreamOutcome::Streaming)
     }
 
     fn check_tenant(&self, target: &Target, tenant: Option<&str>) -> Result<()> {
@@ -137,21 +187,94 @@ impl Engine {
         })
     }
 
-    /// Runs one invocation in an environment of the target's version, to its end.
-    pub(crate) async fn run_sync(&self, t: Target, input: SyncCall) -> Result<InvokeOutcome> {
-        let config = &t.pool.record().config;
-        let timeout = Duration::from_secs(u64::from(config.timeout));
+    /// Admits an invocation of the target and takes an environment for it (one of `tenant`'s
+    /// for a tenant-isolated function).
+    async fn lease(&self, t: &Target, tenant: Option<&str>) -> Result<Lease> {
         let permit = self
             .inner
             .pools
             .admission
             .admit(&t.entry.usage)
             .map_err(Error::Throttled)?;
-        let tenant: Option<Arc<str>> = input.tenant_id.as_deref().map(Arc::from);
-        let mut lease = t
-            .pool
+        let tenant: Option<Arc<str>> = tenant.map(Arc::from);
+        t.pool
             .acquire(&t.entry.usage, permit, tenant.as_ref())
-            .await?;
+            .await
+    }
+
+    /// Runs one invocation in an environment of the target's version, to its end, and returns
+    /// the whole response.
+    pub(crate) async fn run_sync(&self, t: Target, input: SyncCall) -> Result<InvokeOutcome> {
+        let lease = self.lease(&t, input.tenant_id.as_deref()).await?;
+        self.run_leased(t, lease, input, Delivery::Buffered(BytesMut::new()))
+            .await
+    }
+
+    /// Runs one invocation whose response goes to the caller as the function produces it.
+    /// Errors until the runtime has the event are returned; later ones end the stream.
+    pub(crate) async fn run_streaming(&self, t: Target, input: SyncCall) -> Result<ResponseStream> {
+        let lease = self.lease(&t, input.tenant_id.as_deref()).await?;
+        let (events, rx) = mpsc::channel(STREAM_EVENTS);
+        let (started, has_started) = oneshot::channel();
+        let (refused, was_refused) = oneshot::channel();
+        let request_id = input.request_id.clone();
+        let executed_version = t.version;
+        let engine = self.clone();
+        self.inner.tracker.spawn(async move {
+            let delivery = Delivery::Caller {
+                events: events.clone(),
+                started: Some(started),
+                gone: false,
+            };
+            match engine.run_leased(t, lease, input, delivery).await {
+                Ok(InvokeOutcome::Response {
+                    body,
+                    function_error,
+                    log_result,
+                    ..
+                }) => {
+                    let complete = if function_error.is_some() {
+                        failed_stream(&body, log_result)
+                    } else {
+                        // A buffered runtime's whole response; a streamed one has gone already.
+                        if !body.is_empty() {
+                            let _ = events.send(StreamEvent::Chunk(body)).await;
+                        }
+                        InvokeComplete {
+                            log_result,
+                            ..InvokeComplete::default()
+                        }
+                    };
+                    let _ = events.send(StreamEvent::Complete(complete)).await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = refused.send(e);
+                }
+            }
+        });
+        match has_started.await {
+            Ok(()) => Ok(ResponseStream {
+                request_id,
+                executed_version,
+                events: rx,
+            }),
+            Err(_) => Err(was_refused.await.unwrap_or_else(|_| {
+                Error::Internal("the invocation ended before it started".into())
+            })),
+        }
+    }
+
+    /// Runs one invocation in the leased environment, to its end.
+    async fn run_leased(
+        &self,
+        t: Target,
+        mut lease: Lease,
+        input: SyncCall,
+        mut delivery: Delivery,
+    ) -> Result<InvokeOutcome> {
+        let config = &t.pool.record().config;
+        let timeout = Duration::from_secs(u64::from(config.timeout));
         let env = lease.env.clone();
         let call = Call {
             request_id: input.request_id,
@@ -177,6 +300,7 @@ impl Engine {
                     Start::Ready(init) => report.init += init,
                     Start::Failed(ending, init) => {
                         report.init += init;
+                        delivery.started();
                         call.begin_log(&env);
                         return Ok(self.finish(lease, &call, report, ending));
                     }
@@ -184,6 +308,7 @@ impl Engine {
                 }
             }
             if !started {
+                delivery.started();
                 call.begin_log(&env);
                 started = true;
             }
@@ -204,19 +329,21 @@ impl Engine {
             env.rendezvous.deliver(event, tx);
             let mut flight = InFlight {
                 engine: self.clone(),
-                rx: Some(rx),
+                pending: Some(Pending::Reply(rx)),
                 lease: Some(lease),
+                delivery: Some(delivery),
                 deadline,
                 timeout,
                 call: call.clone(),
                 report: report.clone(),
                 begun,
             };
-            let reply = flight.wait().await;
+            let reply = flight.land().await;
             lease = flight
                 .lease
                 .take()
                 .expect("the lease stays with the flight until it lands");
+            delivery = flight.delivery.take().expect("so does the delivery");
             report.duration += begun.elapsed();
             let ending = match reply {
                 Some(Reply::Exited {
@@ -440,6 +567,9 @@ impl From<Reply> for Ending {
             Reply::Error { error_type, body } => Ending::FunctionError { error_type, body },
             Reply::TooLarge => Ending::TooLarge,
             Reply::Exited { reason, oom, .. } => Ending::Exited { reason, oom },
+            Reply::Streaming(_) => {
+                unreachable!("streamed replies are received to their end by InFlight::land")
+            }
         }
     }
 }
@@ -549,14 +679,114 @@ impl Ending {
     }
 }
 
+/// Where a runtime's response goes.
+enum Delivery {
+    /// Invoke: the response is collected whole (up to the 6 MB limit).
+    Buffered(BytesMut),
+    /// InvokeWithResponseStream: streamed pieces go to the caller as they arrive. `started`
+    /// fires once the runtime has the event (or init failed); `gone` once the caller has left.
+    Caller {
+        events: mpsc::Sender<StreamEvent>,
+        started: Option<oneshot::Sender<()>>,
+        gone: bool,
+    },
+}
+
+impl Delivery {
+    /// The response has begun: from here on, errors end the stream rather than refuse the call.
+    fn started(&mut self) {
+        if let Delivery::Caller { started, .. } = self
+            && let Some(s) = started.take()
+        {
+            let _ = s.send(());
+        }
+    }
+
+    /// Takes one streamed piece; `Some` ends the response early.
+    async fn chunk(&mut self, chunk: Bytes, deadline: Instant) -> Option<Reply> {
+        match self {
+            Delivery::Buffered(buf) => {
+                if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Some(Reply::TooLarge);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Delivery::Caller { events, gone, .. } => {
+                // A caller that has gone, or stops reading until the deadline, no longer gets
+                // pieces; the function still runs to its end, as on AWS.
+                if !*gone {
+                    let sent =
+                        tokio::time::timeout_at(deadline, events.send(StreamEvent::Chunk(chunk)))
+                            .await;
+                    *gone = !matches!(sent, Ok(Ok(())));
+                }
+            }
+        }
+        None
+    }
+
+    /// The runtime finished streaming, successfully or with error trailers.
+    fn end(&mut self, failure: Option<StreamFailure>) -> Reply {
+        match failure {
+            None => Reply::Response(match self {
+                Delivery::Buffered(buf) => buf.split().freeze(),
+                Delivery::Caller { .. } => Bytes::new(),
+            }),
+            Some(StreamFailure { error_type, body }) => {
+                // Runtimes put a JSON error document or plain text in the trailer.
+                let body =
+                    if serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
+                        .is_ok()
+                    {
+                        body
+                    } else {
+                        error_body(&error_type, &String::from_utf8_lossy(&body))
+                    };
+                Reply::Error {
+                    error_type: Some(error_type),
+                    body,
+                }
+            }
+        }
+    }
+}
+
+/// The `InvokeComplete` of a stream whose invocation failed: the error type and message of its
+/// error document.
+fn failed_stream(body: &[u8], log_result: Option<String>) -> InvokeComplete {
+    #[derive(Deserialize)]
+    struct ErrorDoc {
+        #[serde(rename = "errorType")]
+        error_type: Option<String>,
+        #[serde(rename = "errorMessage")]
+        error_message: Option<String>,
+    }
+    let doc = serde_json::from_slice::<ErrorDoc>(body).ok();
+    let (code, details) = doc.map_or((None, None), |d| (d.error_type, d.error_message));
+    InvokeComplete {
+        error_code: Some(code.unwrap_or_else(|| FunctionError::Unhandled.as_str().to_owned())),
+        error_details: Some(details.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())),
+        log_result,
+    }
+}
+
+/// What an invocation in flight is waiting for.
+enum Pending {
+    /// The runtime's answer.
+    Reply(oneshot::Receiver<Reply>),
+    /// The rest of a response the runtime is streaming.
+    Stream(mpsc::Receiver<StreamPiece>),
+}
+
 /// An invocation handed to a runtime and not yet answered. If the caller's future is dropped
 /// (the client went away), the invocation is still seen through to its end in a task of its own,
 /// and only then is the environment given back: an environment is never reused while a runtime
 /// may still be working on someone's event.
 struct InFlight {
     engine: Engine,
-    rx: Option<oneshot::Receiver<Reply>>,
+    pending: Option<Pending>,
     lease: Option<Lease>,
+    delivery: Option<Delivery>,
     deadline: Instant,
     timeout: Duration,
     call: Call,
@@ -565,45 +795,80 @@ struct InFlight {
 }
 
 impl InFlight {
-    /// The runtime's answer, or `None` at the deadline.
-    async fn wait(&mut self) -> Option<Reply> {
-        let rx = self.rx.as_mut().expect("waited once");
-        let reply = match tokio::time::timeout_at(self.deadline, rx).await {
-            Ok(Ok(reply)) => Some(reply),
-            // The environment went away without a word (shutdown): report it as an exit.
-            Ok(Err(_)) => Some(Reply::Exited {
-                reason: ExitReason::Signaled(9),
-                oom: false,
-                delivered: true,
-            }),
-            Err(_) => None,
-        };
-        self.rx = None;
-        reply
+    /// The runtime's answer, a streamed one received to its end, or `None` at the deadline.
+    /// Cancel-safe: dropped part-way, it leaves what remains in `pending` for [`Drop`].
+    async fn land(&mut self) -> Option<Reply> {
+        let deadline = self.deadline;
+        loop {
+            let landed = match self.pending.as_mut().expect("lands once") {
+                Pending::Reply(rx) => match tokio::time::timeout_at(deadline, rx).await {
+                    Ok(Ok(Reply::Streaming(pieces))) => {
+                        self.pending = Some(Pending::Stream(pieces));
+                        continue;
+                    }
+                    Ok(Ok(reply)) => Some(reply),
+                    // The environment went away without a word (shutdown): report it as an exit.
+                    Ok(Err(_)) => Some(Reply::Exited {
+                        reason: ExitReason::Signaled(9),
+                        oom: false,
+                        delivered: true,
+                    }),
+                    Err(_) => None,
+                },
+                Pending::Stream(pieces) => {
+                    let delivery = self.delivery.as_mut().expect("delivery until landed");
+                    match tokio::time::timeout_at(deadline, pieces.recv()).await {
+                        Ok(Some(StreamPiece::Chunk(chunk))) => {
+                            match delivery.chunk(chunk, deadline).await {
+                                None => continue,
+                                stop => stop,
+                            }
+                        }
+                        Ok(Some(StreamPiece::End(failure))) => Some(delivery.end(failure)),
+                        // The runtime's connection broke before the end of its response.
+                        Ok(None) => Some(delivery.end(Some(StreamFailure {
+                            error_type: "Runtime.StreamReadFailure".into(),
+                            body: Bytes::from_static(
+                                b"The runtime's response stream ended before the response was complete.",
+                            ),
+                        }))),
+                        Err(_) => None,
+                    }
+                }
+            };
+            self.pending = None;
+            return landed;
+        }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let (Some(rx), Some(lease)) = (self.rx.take(), self.lease.take()) else {
+        let (Some(pending), Some(lease)) = (self.pending.take(), self.lease.take()) else {
             return;
         };
         let engine = self.engine.clone();
-        let (deadline, timeout, call, mut report, begun) = (
-            self.deadline,
+        let (timeout, call, mut report, begun) = (
             self.timeout,
             self.call.clone(),
             self.report.clone(),
             self.begun,
         );
+        let mut rest = InFlight {
+            engine: engine.clone(),
+            pending: Some(pending),
+            lease: None,
+            delivery: self.delivery.take(),
+            deadline: self.deadline,
+            timeout,
+            call: call.clone(),
+            report: report.clone(),
+            begun,
+        };
         engine.inner.tracker.clone().spawn(async move {
-            let ending = match tokio::time::timeout_at(deadline, rx).await {
-                Ok(Ok(reply)) => Ending::from(reply),
-                Ok(Err(_)) => Ending::Exited {
-                    reason: ExitReason::Signaled(9),
-                    oom: false,
-                },
-                Err(_) => {
+            let ending = match rest.land().await {
+                Some(reply) => Ending::from(reply),
+                None => {
                     lease.env.rendezvous.time_out(&call.request_id);
                     kill_and_wait(&lease.env).await;
                     Ending::Timeout(timeout)
@@ -614,7 +879,6 @@ impl Drop for InFlight {
         });
     }
 }
-
 /// Invocations of one chain of requests after which a loop is stopped (AWS stops a loop at about
 /// its 16th invocation).
 pub const RECURSION_LIMIT: u32 = 16;

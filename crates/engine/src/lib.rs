@@ -54,13 +54,16 @@ pub use functions::{AccountSettings, VersionView};
 pub use logs::LogLimits;
 pub use outbound::{NoOutbound, Outbound, OutboundMessage};
 pub use pool::RESERVED_VARIABLES;
-pub use rendezvous::{Event, RuntimeApiError};
+pub use rendezvous::{Event, RuntimeApiError, StreamFailure, StreamPiece};
 
 use crate::pool::{PoolContext, PoolContextParts};
 use crate::registry::{FunctionEntry, Registry};
 
 /// Largest response body a runtime may post (6 MiB + 100 bytes).
 pub const MAX_RESPONSE_BYTES: usize = 6_291_556;
+
+/// Largest response a runtime may stream (200 MiB), for InvokeWithResponseStream.
+pub const MAX_STREAMED_RESPONSE_BYTES: usize = 200 * 1024 * 1024;
 
 /// A boxed future, as the Runtime API server returns.
 pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -91,6 +94,17 @@ impl RuntimeApi {
     /// `POST /runtime/invocation/{id}/response`.
     pub fn respond(&self, request_id: &str, body: Bytes) -> Result<(), RuntimeApiError> {
         self.rendezvous.respond(request_id, body)
+    }
+
+    /// `POST /runtime/invocation/{id}/response` with `Lambda-Runtime-Function-Response-Mode:
+    /// streaming`: the caller forwards the body's pieces into the returned sender, ending with
+    /// [`StreamPiece::End`]. A send that fails means the invocation no longer wants the rest
+    /// (it timed out, or the response grew past its limit).
+    pub fn respond_streaming(
+        &self,
+        request_id: &str,
+    ) -> Result<tokio::sync::mpsc::Sender<StreamPiece>, RuntimeApiError> {
+        self.rendezvous.respond_streaming(request_id)
     }
 
     /// `POST /runtime/invocation/{id}/error`.

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use invokd_supervisor::ExitReason;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// What `GET /runtime/invocation/next` returns: the payload and its `Lambda-Runtime-*` headers.
 #[derive(Debug)]
@@ -39,10 +39,34 @@ pub struct Event {
     pub payload: Bytes,
 }
 
+/// A piece of a response the runtime streams (`Lambda-Runtime-Function-Response-Mode:
+/// streaming`), in the order the function wrote it.
+#[derive(Debug)]
+pub enum StreamPiece {
+    Chunk(Bytes),
+    /// The runtime finished its response; with its error trailers if it failed part-way.
+    End(Option<StreamFailure>),
+}
+
+/// An error a runtime reported in the trailers of a streamed response.
+#[derive(Debug)]
+pub struct StreamFailure {
+    /// `Lambda-Runtime-Function-Error-Type`.
+    pub error_type: String,
+    /// `Lambda-Runtime-Function-Error-Body`, base64-decoded.
+    pub body: Bytes,
+}
+
+/// Pieces in flight between a streaming runtime and the invocation: enough to keep both busy,
+/// few enough that a slow caller slows the function rather than filling memory.
+const STREAM_BUFFER: usize = 16;
+
 /// How an invocation came back from its environment.
 #[derive(Debug)]
 pub(crate) enum Reply {
     Response(Bytes),
+    /// The runtime is streaming its response; the pieces arrive here.
+    Streaming(mpsc::Receiver<StreamPiece>),
     Error {
         error_type: Option<String>,
         body: Bytes,
@@ -284,6 +308,17 @@ impl Rendezvous {
     /// `POST /runtime/invocation/{id}/response`.
     pub fn respond(&self, request_id: &str, body: Bytes) -> Result<(), RuntimeApiError> {
         self.answer(request_id, "InvocationResponse", Reply::Response(body))
+    }
+
+    /// `POST /runtime/invocation/{id}/response` in streaming mode: the invocation learns at once
+    /// that a stream is coming; the runtime's pieces go into the returned sender.
+    pub fn respond_streaming(
+        &self,
+        request_id: &str,
+    ) -> Result<mpsc::Sender<StreamPiece>, RuntimeApiError> {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        self.answer(request_id, "InvocationResponse", Reply::Streaming(rx))?;
+        Ok(tx)
     }
 
     /// `POST /runtime/invocation/{id}/error`.

@@ -19,6 +19,8 @@ pub enum InvocationType {
 
 impl InvocationType {
     pub const VALUES: &'static [&'static str] = &["Event", "RequestResponse", "DryRun"];
+    /// InvokeWithResponseStream's `ResponseStreamingInvocationType`.
+    pub const STREAMING_VALUES: &'static [&'static str] = &["RequestResponse", "DryRun"];
 
     pub fn parse(s: &str) -> Option<InvocationType> {
         match s {
@@ -105,4 +107,22 @@ impl InvokeOutcome {
             | InvokeOutcome::DryRun { request_id } => request_id,
         }
     }
+}
+
+/// The last event of an InvokeWithResponseStream response (`InvokeComplete`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvokeComplete {
+    /// The error type when the invocation failed (after the stream had started).
+    pub error_code: Option<String>,
+    pub error_details: Option<String>,
+    /// Base64 of the last 4 KB of the invocation's log, when `LogType: Tail`.
+    pub log_result: Option<String>,
+}
+
+/// One event of an InvokeWithResponseStream response, in order: chunks, then `Complete`.
+#[derive(Debug, Clone)]
+pub enum StreamEvent {
+    /// Bytes of the response as the function wrote them (`PayloadChunk`).
+    Chunk(bytes::Bytes),
+    Complete(InvokeComplete),
 }

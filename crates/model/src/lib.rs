@@ -20,7 +20,10 @@ pub use function::{
     LoggingConfig, ProvisionedConfig, RecursiveLoop, TenantIsolationMode, TracingMode,
     VersionRecord,
 };
-pub use invoke::{FunctionError, InvocationType, InvokeOutcome, InvokeRequest, LogType};
+pub use invoke::{
+    FunctionError, InvocationType, InvokeComplete, InvokeOutcome, InvokeRequest, LogType,
+    StreamEvent,
+};
 pub use name::{FunctionName, FunctionRef, NameShape, Qualifier, VersionId};
 pub use runtime::{Runtime, RuntimeFamily};
 pub use validation::{Constraint, FieldViolation, Shown, Violations};

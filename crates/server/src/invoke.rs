@@ -3,9 +3,12 @@
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use invokd_engine::invoke::MAX_SYNC_PAYLOAD;
-use invokd_model::InvokeOutcome;
+use invokd_engine::invoke::StreamOutcome;
+use invokd_model::{InvokeOutcome, StreamEvent};
+use invokd_wire::eventstream;
 use invokd_wire::headers as h;
 use invokd_wire::invoke::InvokeParts;
 
@@ -31,6 +34,7 @@ pub async fn invoke(
         tenant_id: header(&headers, h::TENANT_ID),
         durable_execution_name: header(&headers, h::DURABLE_EXECUTION_NAME),
         trace_header: header(&headers, h::TRACE_ID),
+        streaming: false,
     };
     let outcome = app.engine.invoke(parts.into_request(payload)?).await?;
     Ok(render(outcome))
@@ -104,4 +108,86 @@ pub async fn invoke_async(
     res.headers_mut()
         .insert(h::REQUEST_ID, text(outcome.request_id()));
     Ok(res)
+}
+
+/// InvokeWithResponseStream: errors before the function has the event are ordinary AWS errors;
+/// after that the response is 200 and an event stream of `PayloadChunk`s then `InvokeComplete`.
+pub async fn invoke_with_response_stream(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let payload =
+        extract::body(&headers, body, MAX_SYNC_PAYLOAD, "InvokeWithResponseStream").await?;
+    let query = extract::query(&uri);
+    let parts = InvokeParts {
+        function_name: &name,
+        qualifier: extract::param(&query, "Qualifier"),
+        invocation_type: header(&headers, h::INVOCATION_TYPE),
+        log_type: header(&headers, h::LOG_TYPE),
+        client_context: header(&headers, h::CLIENT_CONTEXT),
+        tenant_id: header(&headers, h::TENANT_ID),
+        trace_header: header(&headers, h::TRACE_ID),
+        streaming: true,
+        ..InvokeParts::default()
+    };
+    let outcome = app
+        .engine
+        .invoke_with_response_stream(parts.into_request(payload)?)
+        .await?;
+    Ok(match outcome {
+        StreamOutcome::DryRun { request_id } => {
+            let mut res = StatusCode::NO_CONTENT.into_response();
+            res.headers_mut().insert(h::REQUEST_ID, text(&request_id));
+            res
+        }
+        StreamOutcome::Streaming(stream) => {
+            let mut res = Response::new(Body::new(EventStreamBody {
+                events: stream.events,
+                frames: std::collections::VecDeque::new(),
+            }));
+            let hs = res.headers_mut();
+            hs.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static(eventstream::CONTENT_TYPE),
+            );
+            hs.insert(h::REQUEST_ID, text(&stream.request_id));
+            hs.insert(
+                h::EXECUTED_VERSION,
+                text(&stream.executed_version.to_string()),
+            );
+            res
+        }
+    })
+}
+
+/// A streaming invocation's events as event-stream messages, each sent as soon as it exists.
+struct EventStreamBody {
+    events: tokio::sync::mpsc::Receiver<StreamEvent>,
+    /// Messages of an event already taken (a long chunk makes several).
+    frames: std::collections::VecDeque<Bytes>,
+}
+
+impl http_body::Body for EventStreamBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        loop {
+            if let Some(frame) = self.frames.pop_front() {
+                return Poll::Ready(Some(Ok(http_body::Frame::data(frame))));
+            }
+            match self.events.poll_recv(cx) {
+                Poll::Ready(Some(event)) => self.frames.extend(eventstream::encode(&event)),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
 }

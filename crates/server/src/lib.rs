@@ -120,6 +120,10 @@ pub fn router(engine: Engine, local_addr: SocketAddr) -> Router {
             axum::routing::put(control::put_recursion_config).get(control::get_recursion_config),
         )
         .route(
+            "/2021-11-15/functions/{name}/response-streaming-invocations",
+            post(invoke::invoke_with_response_stream),
+        )
+        .route(
             "/2014-11-13/functions/{name}/invoke-async",
             post(invoke::invoke_async),
         )

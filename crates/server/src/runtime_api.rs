@@ -11,14 +11,20 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper_util::rt::TokioIo;
-use invokd_engine::{BoxFuture, MAX_RESPONSE_BYTES, RuntimeApi, RuntimeApiError, RuntimeApiServer};
+use invokd_engine::{
+    BoxFuture, MAX_RESPONSE_BYTES, MAX_STREAMED_RESPONSE_BYTES, RuntimeApi, RuntimeApiError,
+    RuntimeApiServer, StreamFailure, StreamPiece,
+};
 use invokd_wire::error::runtime_api_error_body;
 use invokd_wire::headers as h;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::runtime_api_status;
@@ -146,10 +152,15 @@ async fn response(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(mode) = header(&headers, h::RT_RESPONSE_MODE)
-        && !mode.eq_ignore_ascii_case("streaming")
-    {
-        return api_error(&RuntimeApiError::InvalidResponseMode);
+    match header(&headers, h::RT_RESPONSE_MODE) {
+        Some(mode) if mode.eq_ignore_ascii_case("streaming") => {
+            return match api.respond_streaming(&id) {
+                Ok(sink) => stream_response(body, sink).await,
+                Err(e) => api_error(&e),
+            };
+        }
+        Some(_) => return api_error(&RuntimeApiError::InvalidResponseMode),
+        None => {}
     }
     let result = match bounded(body).await {
         Ok(Some(bytes)) => api.respond(&id, bytes),
@@ -163,6 +174,57 @@ async fn response(
         Ok(()) => accepted(),
         Err(e) => api_error(&e),
     }
+}
+
+/// Forwards a streamed response body into the invocation frame by frame, as the runtime sends
+/// it, then its error trailers (if any) with the end.
+async fn stream_response(mut body: Body, sink: mpsc::Sender<StreamPiece>) -> Response {
+    let mut total = 0usize;
+    let mut failure = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            // The runtime's connection broke: dropping the sink tells the invocation.
+            return api_error(&RuntimeApiError::InvalidRequestId);
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                total += data.len();
+                if total > MAX_STREAMED_RESPONSE_BYTES {
+                    let too_large = StreamFailure {
+                        error_type: "Function.ResponseSizeTooLarge".into(),
+                        body: Bytes::from(format!(
+                            "Response payload size exceeded maximum allowed payload size ({MAX_STREAMED_RESPONSE_BYTES} bytes)."
+                        )),
+                    };
+                    let _ = sink.send(StreamPiece::End(Some(too_large))).await;
+                    return api_error(&RuntimeApiError::PayloadTooLarge(
+                        MAX_STREAMED_RESPONSE_BYTES,
+                    ));
+                }
+                if sink.send(StreamPiece::Chunk(data)).await.is_err() {
+                    // The invocation is over (timed out, or the response outgrew Invoke's limit).
+                    return api_error(&RuntimeApiError::InvokeTimeout);
+                }
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    failure = stream_failure(&trailers);
+                }
+            }
+        }
+    }
+    let _ = sink.send(StreamPiece::End(failure)).await;
+    accepted()
+}
+
+/// The error a runtime reports in its response trailers: the type, and the body as base64.
+fn stream_failure(trailers: &HeaderMap) -> Option<StreamFailure> {
+    let error_type = header(trailers, h::RT_FUNCTION_ERROR_TYPE)?.to_owned();
+    let body = header(trailers, h::RT_FUNCTION_ERROR_BODY).unwrap_or_default();
+    let body = BASE64
+        .decode(body.trim())
+        .map_or_else(|_| Bytes::copy_from_slice(body.as_bytes()), Bytes::from);
+    Some(StreamFailure { error_type, body })
 }
 
 async fn error(

@@ -25,6 +25,8 @@ pub struct InvokeParts<'a> {
     pub tenant_id: Option<&'a str>,
     pub durable_execution_name: Option<&'a str>,
     pub trace_header: Option<&'a str>,
+    /// InvokeWithResponseStream: only `RequestResponse` and `DryRun` are invocation types.
+    pub streaming: bool,
 }
 
 impl InvokeParts<'_> {
@@ -37,11 +39,16 @@ impl InvokeParts<'_> {
         let function = check_function_name(Some(self.function_name), NameShape::Namespaced, &mut v);
         let invocation_type = match self.invocation_type {
             None => Some(InvocationType::RequestResponse),
-            Some(s) => v.check(
-                "invocationType",
-                s,
-                InvocationType::parse(s).ok_or(Constraint::Enum(InvocationType::VALUES)),
-            ),
+            Some(s) => {
+                let allowed = if self.streaming {
+                    InvocationType::STREAMING_VALUES
+                } else {
+                    InvocationType::VALUES
+                };
+                let parsed = InvocationType::parse(s)
+                    .filter(|t| !(self.streaming && *t == InvocationType::Event));
+                v.check("invocationType", s, parsed.ok_or(Constraint::Enum(allowed)))
+            }
         };
         let log_type = match self.log_type {
             None => Some(LogType::None),

@@ -10,6 +10,7 @@
 pub mod concurrency;
 pub mod control;
 pub mod error;
+pub mod eventstream;
 pub mod headers;
 pub mod invoke;
 pub mod timestamp;

@@ -4,12 +4,61 @@
 //! `{"append": "/path", "print": "text", "sleep_ms": 100, "alloc_mb": 300, "exit": 3, "panic": true,
 //!   "error": "message", "respond_bytes": 1024, "context": true}`
 //! `{"call": {"function": "f", "payload": {..}, "async": false}}` invokes another function.
+//! `{"stream": [{"write": "text"}, {"bytes": 1024}, {"wait_for": "/path"}, {"fail": "message"}]}`
+//! answers in response-streaming mode, one step at a time.
 //! With none of them the function echoes its payload.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use bytes::Bytes;
+use futures::channel::mpsc;
+use lambda_runtime::{Error, FunctionResponse, LambdaEvent, StreamResponse, service_fn};
 use serde_json::{Value, json};
 
-async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
+type Streamed = mpsc::Receiver<Result<Bytes, Error>>;
+
+async fn handle(event: LambdaEvent<Value>) -> Result<FunctionResponse<Value, Streamed>, Error> {
+    if let Some(steps) = event.payload.get("stream").and_then(Value::as_array) {
+        return Ok(FunctionResponse::StreamingResponse(StreamResponse::from(
+            stream(steps.clone()),
+        )));
+    }
+    buffered(event)
+        .await
+        .map(FunctionResponse::BufferedResponse)
+}
+
+/// Runs the steps of a streamed response in the background, each piece sent as it is made.
+fn stream(steps: Vec<Value>) -> Streamed {
+    use futures::SinkExt as _;
+    let (mut tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        for step in steps {
+            if let Some(text) = step.get("write").and_then(Value::as_str) {
+                let _ = tx.send(Ok(Bytes::from(text.to_owned()))).await;
+            }
+            if let Some(n) = step.get("bytes").and_then(Value::as_u64) {
+                let mut left = n as usize;
+                while left > 0 {
+                    let piece = left.min(64 * 1024);
+                    let _ = tx.send(Ok(Bytes::from(vec![b'x'; piece]))).await;
+                    left -= piece;
+                }
+            }
+            if let Some(path) = step.get("wait_for").and_then(Value::as_str) {
+                // The test creates the file once it has seen what was streamed so far.
+                while !std::path::Path::new(path).exists() {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+            if let Some(message) = step.get("fail").and_then(Value::as_str) {
+                let _ = tx.send(Err(message.into())).await;
+                return;
+            }
+        }
+    });
+    rx
+}
+
+async fn buffered(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let p = &event.payload;
     // One line per invocation, `<request id> <payload>`, to the file the payload or the
     // APPEND_TO variable names: how tests observe asynchronous deliveries.
