@@ -92,12 +92,18 @@ class CliResult:
 class InvokdServer:
     """One `invokd serve` process on a fixed port and data directory."""
 
-    def __init__(self, binary: Path, python: str, data_dir: Path, work_dir: Path, extra_args: tuple[str, ...] = ()):
+    def __init__(self, binary: Path, python: str, data_dir: Path, work_dir: Path, extra_args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None, standard_flags: bool = True):
         self.binary = binary
         self.python = python
         self.data_dir = data_dir
         self.work_dir = work_dir
         self.extra_args = extra_args
+        # Variables added to the server's environment (which otherwise has no INVOKD_* variable).
+        self.env = dict(env or {})
+        # False: only `serve` and `extra_args` (no --listen/--data-dir/--python), run in work_dir,
+        # for tests of the configuration itself; the address is taken from the "serving" line.
+        self.standard_flags = standard_flags
         self.host = "127.0.0.1"
         self.port = 0  # chosen by the kernel at the first start, kept for restarts
         self.endpoint = ""
@@ -112,16 +118,17 @@ class InvokdServer:
     def start(self) -> None:
         self.stopped = False
         env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKD_")}
-        args = [
-            str(self.binary), "serve",
-            "--listen", f"{self.host}:{self.port}",
-            "--data-dir", str(self.data_dir),
-            "--python", self.python,
-            *self.extra_args,
-        ]
+        env.update(self.env)
+        if self.standard_flags:
+            standard = ["--listen", f"{self.host}:{self.port}", "--data-dir", str(self.data_dir), "--python", self.python]
+            cwd = None
+        else:
+            standard, cwd = [], self.work_dir
+        args = [str(Path(self.binary).resolve()), "serve", *standard, *self.extra_args]
         self._stderr_file = open(self.stderr_path, "ab")
         offset = self._stderr_file.tell()
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._stderr_file, stderr=self._stderr_file, env=env)
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._stderr_file, stderr=self._stderr_file,
+                                     env=env, cwd=cwd)
         self._wait_until_ready(offset)
 
     def _wait_until_ready(self, offset: int) -> None:
@@ -197,12 +204,12 @@ class InvokdServer:
             self._client = self.new_client()
         return self._client
 
-    def new_client(self, read_timeout: float = 70):
+    def new_client(self, read_timeout: float = 70, region: str = REGION):
         """A fresh boto3 Lambda client (clients are not shared across threads)."""
         session = boto3.session.Session(
             aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            region_name=REGION,
+            region_name=region,
         )
         config = Config(
             retries={"mode": "standard", "total_max_attempts": 1},
@@ -267,10 +274,11 @@ class InvokdServer:
         return self.data_dir / "logs" / function
 
 
-def _start(tmp: Path, binary: Path, python: str, extra_args: tuple[str, ...] = ()) -> InvokdServer:
+def _start(tmp: Path, binary: Path, python: str, extra_args: tuple[str, ...] = (),
+           env: dict[str, str] | None = None, standard_flags: bool = True) -> InvokdServer:
     data = tmp / "data"
     data.mkdir(parents=True, exist_ok=True)
-    server = InvokdServer(binary, python, data, tmp, extra_args)
+    server = InvokdServer(binary, python, data, tmp, extra_args, env, standard_flags)
     server.start()
     return server
 
@@ -300,13 +308,12 @@ def fresh_server(tmp_path, invokd_bin, function_python) -> Iterator[InvokdServer
     _stop(s)
 
 
-@pytest.fixture
-def server_factory(tmp_path, invokd_bin, function_python) -> Iterator:
-    """Starts servers of the test's own with extra `invokd serve` flags; stops them afterwards."""
+def _servers(tmp: Path, invokd_bin: Path, function_python: str) -> Iterator:
+    """A function that starts servers with extra `invokd serve` flags; stops them all afterwards."""
     started: list[InvokdServer] = []
 
-    def start(*extra_args: str) -> InvokdServer:
-        s = _start(tmp_path / f"server{len(started)}", invokd_bin, function_python, tuple(extra_args))
+    def start(*extra_args: str, env: dict[str, str] | None = None, standard_flags: bool = True) -> InvokdServer:
+        s = _start(tmp / f"server{len(started)}", invokd_bin, function_python, tuple(extra_args), env, standard_flags)
         started.append(s)
         return s
 
@@ -319,3 +326,19 @@ def server_factory(tmp_path, invokd_bin, function_python) -> Iterator:
             problems.append(e)
     if problems:
         raise problems[0]
+
+
+@pytest.fixture
+def server_factory(tmp_path, invokd_bin, function_python) -> Iterator:
+    """Starts servers of the test's own with extra `invokd serve` flags; stops them afterwards.
+
+    `env` adds environment variables; `standard_flags=False` passes only the given flags (see
+    InvokdServer) and runs the server in its own directory.
+    """
+    yield from _servers(tmp_path, invokd_bin, function_python)
+
+
+@pytest.fixture(scope="module")
+def module_server_factory(tmp_path_factory, invokd_bin, function_python) -> Iterator:
+    """`server_factory` for module-scoped fixtures: servers shared by a module's tests."""
+    yield from _servers(tmp_path_factory.mktemp("invokd"), invokd_bin, function_python)

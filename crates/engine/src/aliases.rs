@@ -30,13 +30,19 @@ impl Engine {
         let r = &input.function;
         self.check_scope(r)?;
         let name = input.name.clone();
+        let version = input.function_version.unwrap_or(VersionId::Latest);
+        if self.inner.registry.get(&r.name).is_none() {
+            // AWS names the version the alias would have pointed to.
+            return Err(Error::FunctionNotFound(
+                scope.qualified_arn(&r.name, version),
+            ));
+        }
         let view = self
             .modify(&r.name, None, false, |f| {
                 let arn = scope.qualified_arn(f.name.as_str(), &name);
                 if f.aliases.contains_key(&name) {
                     return Err(Error::Conflict(format!("Alias already exists: {arn}")));
                 }
-                let version = input.function_version.unwrap_or(VersionId::Latest);
                 let weights = input.weights.unwrap_or_default();
                 check_routing(f, version, &weights, &scope)?;
                 f.aliases.insert(

@@ -489,7 +489,7 @@ impl Engine {
                     if success { "Success" } else { "Failure" }
                 ),
                 detail: text,
-                resources: vec![function_arn.to_owned()],
+                resources: vec![dest.to_owned(), function_arn.to_owned()],
             }),
             _ => Delivery::Outbound(OutboundMessage::Sqs {
                 queue_arn: dest.to_owned(),

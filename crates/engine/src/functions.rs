@@ -235,6 +235,7 @@ impl Engine {
             event_invoke_configs: Default::default(),
             provisioned: Default::default(),
             recursive_loop: Default::default(),
+            published_description: None,
         };
         let published = if input.publish {
             Some(publish(&mut function, None))
@@ -570,9 +571,14 @@ pub(crate) fn publish(f: &mut Function, description: Option<String>) -> VersionI
     if let Some((n, last)) = f.versions.iter().next_back()
         && last.code == f.latest.code
         && last.config.same_but_description(&f.latest.config)
+        && f.published_description
+            .as_ref()
+            .unwrap_or(&last.config.description)
+            == &f.latest.config.description
     {
         return VersionId::Published(*n);
     }
+    f.published_description = Some(f.latest.config.description.clone());
     let n = f.last_published + 1;
     f.last_published = n;
     let mut record = f.latest.clone();

@@ -190,6 +190,8 @@ pub(crate) struct Pool {
     idle: Mutex<Vec<Arc<Env>>>,
     /// Environments whose invocation ended but whose runtime has not polled again yet.
     returning: AtomicUsize,
+    /// Invocations waiting for one of those.
+    awaiting_return: AtomicUsize,
     idle_ready: tokio::sync::Notify,
     retired: AtomicBool,
     /// Provisioned concurrency: environments to keep initialised, those that are, and why
@@ -224,8 +226,29 @@ impl Drop for Lease {
 }
 
 /// How long an invocation waits for an environment that has answered but not yet polled for
-/// its next event, before starting a new one: far less than any cold start.
-const RETURNING_WAIT: Duration = Duration::from_millis(5);
+/// its next event, before starting a new one. A runtime polls again within a millisecond on an
+/// idle host but can take several on a loaded one; a cold start costs more than this wait.
+const RETURNING_WAIT: Duration = Duration::from_millis(20);
+
+/// One place in a counter, given back on drop (also when the future holding it is dropped).
+struct Counted<'a> {
+    counter: &'a AtomicUsize,
+    /// The count before this one entered.
+    before: usize,
+}
+
+impl<'a> Counted<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Counted<'a> {
+        let before = counter.fetch_add(1, Ordering::AcqRel);
+        Counted { counter, before }
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Provisioning progress of a version, as GetProvisionedConcurrencyConfig reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,6 +267,7 @@ impl Pool {
             prepared: OnceCell::new(),
             idle: Mutex::new(Vec::new()),
             returning: AtomicUsize::new(0),
+            awaiting_return: AtomicUsize::new(0),
             idle_ready: tokio::sync::Notify::new(),
             retired: AtomicBool::new(false),
             provisioned_target: AtomicU32::new(0),
@@ -313,15 +337,19 @@ impl Pool {
                 _permit: permit,
             });
         }
-        if self.returning.load(Ordering::Acquire) > 0 {
+        // Wait for an environment on its way back rather than start one, unless every returning
+        // environment is already awaited by an earlier invocation.
+        let awaiting = Counted::enter(&self.awaiting_return);
+        if self.returning.load(Ordering::Acquire) > awaiting.before {
             let _ = tokio::time::timeout(RETURNING_WAIT, self.idle_ready.notified()).await;
-            if let Some(env) = self.pop_idle(tenant) {
-                return Ok(Lease {
-                    env,
-                    pool: self.clone(),
-                    _permit: permit,
-                });
-            }
+        }
+        drop(awaiting);
+        if let Some(env) = self.pop_idle(tenant) {
+            return Ok(Lease {
+                env,
+                pool: self.clone(),
+                _permit: permit,
+            });
         }
         if !self.ctx.admission.may_scale(usage) {
             return Err(Error::Throttled(

@@ -220,6 +220,10 @@ pub struct Function {
     /// Whether recursive loops are allowed (`PutFunctionRecursionConfig`); AWS's default stops them.
     #[serde(default)]
     pub recursive_loop: RecursiveLoop,
+    /// `$LATEST`'s description when the last version was published (PublishVersion's own
+    /// `Description` may have replaced it in the version), so that changing it is a change.
+    #[serde(default)]
+    pub published_description: Option<String>,
 }
 
 /// `RecursiveLoop`: what happens when an event loops back to the function too often.

@@ -43,6 +43,7 @@ fn function(name: &str) -> Function {
         event_invoke_configs: Default::default(),
         provisioned: Default::default(),
         recursive_loop: Default::default(),
+        published_description: None,
     }
 }
 

@@ -329,7 +329,11 @@ async fn success_records_go_to_the_on_success_destination() {
     );
     assert_eq!(source, "lambda");
     assert_eq!(detail_type, "Lambda Function Invocation Result - Success");
-    assert_eq!(resources, &vec![format!("{ARN}:good:$LATEST")]);
+    // AWS lists the bus, then the function (spec §4.4).
+    assert_eq!(
+        resources,
+        &vec![bus_arn.clone(), format!("{ARN}:good:$LATEST")]
+    );
     let r = record_of(m);
     assert_eq!(r["requestContext"]["condition"], "Success");
     assert_eq!(r["requestContext"]["requestId"], id.as_str());
