@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use invokd_model::{EventInvokeConfig, FunctionError, InvokeOutcome, InvokeRequest, VersionId};
-use invokd_store::{DeadLetter, NewEvent, QueuedEvent};
+use invokd_store::{DeadLetter, NewEvent, Progress, QueuedEvent};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
@@ -56,6 +56,9 @@ type Ack = oneshot::Sender<std::result::Result<(), String>>;
 pub(crate) struct AsyncQueue {
     writer: mpsc::Sender<(NewEvent, Ack)>,
     writer_rx: std::sync::Mutex<Option<mpsc::Receiver<(NewEvent, Ack)>>>,
+    /// Workers' results, recorded in batches by the recorder task.
+    recorder: mpsc::Sender<(Progress, Ack)>,
+    recorder_rx: std::sync::Mutex<Option<mpsc::Receiver<(Progress, Ack)>>>,
     wake: Notify,
     workers: Arc<Semaphore>,
     pub config: AsyncConfig,
@@ -71,9 +74,12 @@ const DELIVERY_ATTEMPTS: u32 = 3;
 impl AsyncQueue {
     pub fn new(config: AsyncConfig) -> AsyncQueue {
         let (writer, rx) = mpsc::channel(8192);
+        let (recorder, recorder_rx) = mpsc::channel(8192);
         AsyncQueue {
             writer,
             writer_rx: std::sync::Mutex::new(Some(rx)),
+            recorder,
+            recorder_rx: std::sync::Mutex::new(Some(recorder_rx)),
             wake: Notify::new(),
             workers: Arc::new(Semaphore::new(config.workers.max(1))),
             config,
@@ -142,6 +148,15 @@ impl Engine {
             .take()
             .expect("started once");
         self.inner.tracker.spawn(writer(self.clone(), rx));
+        let rx = self
+            .inner
+            .queue
+            .recorder_rx
+            .lock()
+            .expect("recorder lock")
+            .take()
+            .expect("started once");
+        self.inner.tracker.spawn(recorder(self.clone(), rx));
         self.inner.tracker.spawn(dispatcher(self.clone()));
         self.inner.tracker.spawn(report_depth(self.clone()));
         Ok(())
@@ -574,26 +589,37 @@ impl Engine {
 
     /// Runs one leased event to its next state.
     async fn work(&self, ev: QueuedEvent) {
-        let store = &self.inner.store;
-        let result = match self.attempt(&ev).await {
-            Step::Finish(deliveries) => {
-                let dead = self.deliver(&ev, deliveries).await;
-                store.finish_event(ev.id, &dead).await
-            }
+        let progress = match self.attempt(&ev).await {
+            Step::Finish(deliveries) => Progress::Finished {
+                id: ev.id,
+                dead_letters: self.deliver(&ev, deliveries).await,
+            },
             Step::Retry {
                 due_at_ms,
                 attempts,
                 system_retries,
                 error,
-            } => {
-                store
-                    .reschedule_event(ev.id, due_at_ms, attempts, system_retries, &error)
-                    .await
-            }
+            } => Progress::Rescheduled {
+                id: ev.id,
+                due_at_ms,
+                attempts,
+                system_retries,
+                last_error: error,
+            },
             Step::Drop(why) => {
                 tracing::warn!(request_id = %ev.request_id, reason = %why, "dropping an event nothing can run");
-                store.finish_event(ev.id, &[]).await
+                Progress::Finished {
+                    id: ev.id,
+                    dead_letters: Vec::new(),
+                }
             }
+        };
+        let (ack, acked) = oneshot::channel();
+        let result = match self.inner.queue.recorder.send((progress, ack)).await {
+            Ok(()) => acked
+                .await
+                .unwrap_or_else(|_| Err("the recorder stopped".into())),
+            Err(_) => Err("the recorder stopped".into()),
         };
         if let Err(e) = result {
             // The event stays leased; it is retried when its lease runs out or at the next start.
@@ -773,6 +799,45 @@ async fn writer(engine: Engine, mut rx: mpsc::Receiver<(NewEvent, Ack)>) {
         if engine.inner.shutdown.is_cancelled() {
             return;
         }
+    }
+}
+
+/// Records workers' results in batches: whatever finished while the previous batch was being
+/// written goes in the next transaction.
+async fn recorder(engine: Engine, mut rx: mpsc::Receiver<(Progress, Ack)>) {
+    let mut batch = Vec::with_capacity(WRITER_BATCH);
+    loop {
+        let n = tokio::select! {
+            n = rx.recv_many(&mut batch, WRITER_BATCH) => n,
+            () = workers_done_after_shutdown(&engine) => 0,
+        };
+        if n == 0 {
+            return;
+        }
+        let (progress, acks): (Vec<Progress>, Vec<Ack>) = batch.drain(..).unzip();
+        let result = engine
+            .inner
+            .store
+            .record_progress(&progress)
+            .await
+            .map_err(|e| e.to_string());
+        for ack in acks {
+            let _ = ack.send(result.clone());
+        }
+        engine.inner.queue.wake.notify_one();
+    }
+}
+
+/// Resolves once the engine is shutting down and no worker holds an event any more (a worker
+/// keeps its permit until its progress is recorded).
+async fn workers_done_after_shutdown(engine: &Engine) {
+    engine.inner.shutdown.cancelled().await;
+    let q = &engine.inner.queue;
+    let all = u32::try_from(q.config.workers.max(1)).unwrap_or(u32::MAX);
+    // Holding every permit also keeps the dispatcher from leasing more while the recorder
+    // finishes; the engine is stopping anyway.
+    if let Ok(permits) = q.workers.acquire_many(all).await {
+        permits.forget();
     }
 }
 

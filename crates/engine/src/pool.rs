@@ -8,6 +8,7 @@
 //! longer than the idle timeout. A retired pool (its version changed or was deleted) retires its
 //! environments as they come back.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -16,7 +17,7 @@ use std::time::Duration;
 use invokd_model::{Function, FunctionName, Scope, VersionRecord};
 use invokd_store::CodeStore;
 use invokd_supervisor::{CodeDirs, Launch, Launcher, MemoryLimiter};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -133,6 +134,7 @@ impl PoolContext {
                 .idle
                 .lock()
                 .expect("idle lock")
+                .envs
                 .iter()
                 .filter(|e| !e.is_provisioned())
             {
@@ -186,13 +188,10 @@ pub(crate) struct Pool {
     function_name: FunctionName,
     record: VersionRecord,
     prepared: OnceCell<Arc<Prepared>>,
-    /// Idle environments, most recently used last.
-    idle: Mutex<Vec<Arc<Env>>>,
+    /// Idle environments, and invocations waiting for one.
+    idle: Mutex<Idle>,
     /// Environments whose invocation ended but whose runtime has not polled again yet.
     returning: AtomicUsize,
-    /// Invocations waiting for one of those.
-    awaiting_return: AtomicUsize,
-    idle_ready: tokio::sync::Notify,
     retired: AtomicBool,
     /// Provisioned concurrency: environments to keep initialised, those that are, and why
     /// provisioning failed if it did.
@@ -230,23 +229,59 @@ impl Drop for Lease {
 /// idle host but can take several on a loaded one; a cold start costs more than this wait.
 const RETURNING_WAIT: Duration = Duration::from_millis(20);
 
-/// One place in a counter, given back on drop (also when the future holding it is dropped).
-struct Counted<'a> {
-    counter: &'a AtomicUsize,
-    /// The count before this one entered.
-    before: usize,
+/// A pool's idle environments and the invocations waiting for an environment on its way back,
+/// under one lock so that an environment coming back is never missed by a waiter.
+#[derive(Default)]
+struct Idle {
+    /// Most recently used last.
+    envs: Vec<Arc<Env>>,
+    waiters: VecDeque<Waiter>,
 }
 
-impl<'a> Counted<'a> {
-    fn enter(counter: &'a AtomicUsize) -> Counted<'a> {
-        let before = counter.fetch_add(1, Ordering::AcqRel);
-        Counted { counter, before }
+/// An invocation waiting for an environment of its tenant (or of none) to come back.
+struct Waiter {
+    tenant: Option<Arc<str>>,
+    handoff: oneshot::Sender<Handoff>,
+}
+
+/// An environment on its way to a waiting invocation. If that invocation is gone before it
+/// takes the environment (its future was dropped after the send), dropping the handoff offers
+/// the environment again, so none is ever stranded outside the pool.
+struct Handoff {
+    env: Option<Arc<Env>>,
+    pool: Weak<Pool>,
+}
+
+impl Handoff {
+    fn take(mut self) -> Arc<Env> {
+        self.env.take().expect("a handoff is taken once")
     }
 }
 
-impl Drop for Counted<'_> {
+impl Drop for Handoff {
     fn drop(&mut self) {
-        self.counter.fetch_sub(1, Ordering::AcqRel);
+        if let (Some(env), Some(pool)) = (self.env.take(), self.pool.upgrade()) {
+            pool.settle(env);
+        }
+    }
+}
+
+impl Idle {
+    /// An idle environment for `tenant`: provisioned ones first, then the most recently used.
+    fn pop(&mut self, tenant: Option<&Arc<str>>) -> Option<Arc<Env>> {
+        let idle = &mut self.envs;
+        idle.retain(|e| !e.is_retired());
+        let at = match tenant {
+            // An environment never changes tenant: only that tenant's own will do.
+            Some(t) => idle
+                .iter()
+                .rposition(|e| e.tenant.as_deref() == Some(&**t))?,
+            None => idle
+                .iter()
+                .rposition(|e| e.is_provisioned())
+                .or_else(|| idle.iter().rposition(|e| e.tenant.is_none()))?,
+        };
+        Some(idle.remove(at))
     }
 }
 
@@ -265,10 +300,8 @@ impl Pool {
             function_name: function.name.clone(),
             record,
             prepared: OnceCell::new(),
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(Idle::default()),
             returning: AtomicUsize::new(0),
-            awaiting_return: AtomicUsize::new(0),
-            idle_ready: tokio::sync::Notify::new(),
             retired: AtomicBool::new(false),
             provisioned_target: AtomicU32::new(0),
             provisioned_ready: AtomicU32::new(0),
@@ -330,26 +363,35 @@ impl Pool {
         permit: Permit,
         tenant: Option<&Arc<str>>,
     ) -> Result<Lease, Error> {
-        if let Some(env) = self.pop_idle(tenant) {
-            return Ok(Lease {
-                env,
-                pool: self.clone(),
-                _permit: permit,
-            });
-        }
-        // Wait for an environment on its way back rather than start one, unless every returning
-        // environment is already awaited by an earlier invocation.
-        let awaiting = Counted::enter(&self.awaiting_return);
-        if self.returning.load(Ordering::Acquire) > awaiting.before {
-            let _ = tokio::time::timeout(RETURNING_WAIT, self.idle_ready.notified()).await;
-        }
-        drop(awaiting);
-        if let Some(env) = self.pop_idle(tenant) {
-            return Ok(Lease {
-                env,
-                pool: self.clone(),
-                _permit: permit,
-            });
+        let handoff = {
+            let mut idle = self.idle.lock().expect("idle lock");
+            if let Some(env) = idle.pop(tenant) {
+                return Ok(self.lease(env, permit));
+            }
+            // Wait for an environment on its way back rather than start one, unless every
+            // returning environment is already promised to an earlier invocation.
+            idle.waiters.retain(|w| !w.handoff.is_closed());
+            (self.returning.load(Ordering::Acquire) > idle.waiters.len()).then(|| {
+                let (tx, rx) = oneshot::channel();
+                idle.waiters.push_back(Waiter {
+                    tenant: tenant.cloned(),
+                    handoff: tx,
+                });
+                rx
+            })
+        };
+        if let Some(mut rx) = handoff {
+            let env = match tokio::time::timeout(RETURNING_WAIT, &mut rx).await {
+                Ok(Ok(handoff)) => Some(handoff.take()),
+                // Closing first means an environment is either ours now or offered elsewhere.
+                _ => {
+                    rx.close();
+                    rx.try_recv().ok().map(Handoff::take)
+                }
+            };
+            if let Some(env) = env {
+                return Ok(self.lease(env, permit));
+            }
         }
         if !self.ctx.admission.may_scale(usage) {
             return Err(Error::Throttled(
@@ -369,11 +411,15 @@ impl Pool {
             None => None,
         };
         let env = self.new_env("on-demand", tenant).await?;
-        Ok(Lease {
+        Ok(self.lease(env, permit))
+    }
+
+    fn lease(self: &Arc<Self>, env: Arc<Env>, permit: Permit) -> Lease {
+        Lease {
             env,
             pool: self.clone(),
             _permit: permit,
-        })
+        }
     }
 
     /// Creates an environment (without starting its runtime) within the host's budget.
@@ -417,25 +463,8 @@ impl Pool {
             .map_err(|e| Error::Internal(format!("creating an environment: {e}")))
     }
 
-    fn pop_idle(&self, tenant: Option<&Arc<str>>) -> Option<Arc<Env>> {
-        let mut idle = self.idle.lock().expect("idle lock");
-        idle.retain(|e| !e.is_retired());
-        let at = match tenant {
-            // An environment never changes tenant: only that tenant's own will do.
-            Some(t) => idle
-                .iter()
-                .rposition(|e| e.tenant.as_deref() == Some(&**t))?,
-            // Provisioned environments serve first; otherwise the most recently used.
-            None => idle
-                .iter()
-                .rposition(|e| e.is_provisioned())
-                .or_else(|| idle.iter().rposition(|e| e.tenant.is_none()))?,
-        };
-        Some(idle.remove(at))
-    }
-
     fn take_idle(&self, id: u64) -> Option<Arc<Env>> {
-        let mut idle = self.idle.lock().expect("idle lock");
+        let idle = &mut self.idle.lock().expect("idle lock").envs;
         let i = idle.iter().position(|e| e.id == id)?;
         Some(idle.remove(i))
     }
@@ -454,8 +483,13 @@ impl Pool {
             .when_polling(Box::new(move || pool.make_idle(back)));
     }
 
-    fn make_idle(&self, env: Arc<Env>) {
+    fn make_idle(self: &Arc<Self>, env: Arc<Env>) {
         self.returning.fetch_sub(1, Ordering::AcqRel);
+        self.settle(env);
+    }
+
+    /// Puts a free environment back to work: retired if it should go, else offered.
+    fn settle(self: &Arc<Self>, env: Arc<Env>) {
         let surplus = env.is_provisioned()
             && self.provisioned_ready.load(Ordering::Acquire)
                 > self.provisioned_target.load(Ordering::Acquire);
@@ -464,12 +498,32 @@ impl Pool {
             return;
         }
         env.touch(self.ctx.clock_ms());
-        self.idle.lock().expect("idle lock").push(env);
-        self.idle_ready.notify_one();
+        self.offer(env);
         // A retire may have raced with the push: make sure nothing stays behind.
         if self.retired.load(Ordering::Acquire) {
             self.retire();
         }
+    }
+
+    /// Hands a free environment to the first invocation waiting for one of its tenant, or
+    /// keeps it idle.
+    fn offer(self: &Arc<Self>, env: Arc<Env>) {
+        let mut idle = self.idle.lock().expect("idle lock");
+        let mut handoff = Handoff {
+            env: Some(env),
+            pool: Arc::downgrade(self),
+        };
+        while let Some(at) = idle.waiters.iter().position(|w| {
+            w.tenant.as_deref() == handoff.env.as_ref().and_then(|e| e.tenant.as_deref())
+        }) {
+            let waiter = idle.waiters.remove(at).expect("position is in range");
+            match waiter.handoff.send(handoff) {
+                Ok(()) => return,
+                // That invocation stopped waiting: try the next.
+                Err(back) => handoff = back,
+            }
+        }
+        idle.envs.push(handoff.take());
     }
 
     fn retire_env(&self, env: &Env) {
@@ -483,7 +537,7 @@ impl Pool {
     /// their invocation ends.
     pub fn retire(&self) {
         self.retired.store(true, Ordering::Release);
-        let idle = std::mem::take(&mut *self.idle.lock().expect("idle lock"));
+        let idle = std::mem::take(&mut self.idle.lock().expect("idle lock").envs);
         for env in idle {
             self.retire_env(&env);
         }
@@ -493,9 +547,10 @@ impl Pool {
         let mut idle = self.idle.lock().expect("idle lock");
         // Provisioned environments are kept warm: the reaper never takes them.
         let (old, keep): (Vec<_>, Vec<_>) = idle
+            .envs
             .drain(..)
             .partition(|e| !e.is_provisioned() && e.last_used() < cutoff_ms);
-        *idle = keep;
+        idle.envs = keep;
         drop(idle);
         let n = old.len();
         for env in old {
@@ -511,7 +566,7 @@ impl Pool {
         *self.provision_failure.lock().expect("provision lock") = None;
         // Surplus idle environments go now; busy ones when they come back.
         {
-            let mut idle = self.idle.lock().expect("idle lock");
+            let idle = &mut self.idle.lock().expect("idle lock").envs;
             while self.provisioned_ready.load(Ordering::Acquire) > target {
                 let Some(at) = idle.iter().position(|e| e.is_provisioned()) else {
                     break;
@@ -565,8 +620,7 @@ impl Pool {
             {
                 self.provisioned_ready.fetch_add(1, Ordering::AcqRel);
                 env.touch(self.ctx.clock_ms());
-                self.idle.lock().expect("idle lock").push(env);
-                self.idle_ready.notify_one();
+                self.offer(env);
             }
             Ok(env) => env.retire(),
             Err(e) => {

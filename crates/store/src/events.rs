@@ -1,9 +1,13 @@
 //! The durable asynchronous-invocation queue: rows of `async_events` and `async_dead_letters`.
 
 use serde_json::Value;
-use sqlx::Row;
+use sqlx::{Connection, Row, SqliteConnection};
 
+use crate::sqlite::Durable;
 use crate::{Result, Store};
+
+/// Events per INSERT statement: 8 parameters each, far below SQLite's 32,766-parameter limit.
+const ROWS_PER_INSERT: usize = 1000;
 
 /// An Event invoke to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +54,24 @@ pub struct DeadLetter {
     pub failed_at_ms: i64,
 }
 
+/// What became of a leased event after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// Done: remove it, keeping the deliveries that failed for good.
+    Finished {
+        id: i64,
+        dead_letters: Vec<DeadLetter>,
+    },
+    /// Back in the queue for another attempt at `due_at_ms`.
+    Rescheduled {
+        id: i64,
+        due_at_ms: i64,
+        attempts: u32,
+        system_retries: u32,
+        last_error: String,
+    },
+}
+
 fn event(row: &sqlx::sqlite::SqliteRow) -> QueuedEvent {
     QueuedEvent {
         id: row.get("id"),
@@ -71,26 +93,38 @@ fn event(row: &sqlx::sqlite::SqliteRow) -> QueuedEvent {
 impl Store {
     /// Stores a batch of events in one transaction: one fsync for all of them (group commit).
     pub async fn enqueue_events(&self, events: &[NewEvent]) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        for e in events {
-            sqlx::query(
-                "INSERT INTO async_events (request_id, function_name, qualifier, payload, trace_header, tenant_id, enqueued_at_ms, due_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            )
-            .bind(&e.request_id)
-            .bind(&e.function_name)
-            .bind(&e.qualifier)
-            .bind(&e.payload)
-            .bind(&e.trace_header)
-            .bind(&e.tenant_id)
-            .bind(e.enqueued_at_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let mut durable = Durable::acquire(self.pool()).await?;
+        let done = insert_events(durable.conn(), events).await;
+        durable.finish(done).await
     }
+}
 
+/// Inserts events in one transaction.
+async fn insert_events(conn: &mut SqliteConnection, events: &[NewEvent]) -> Result<()> {
+    let mut tx = conn.begin().await?;
+    // One statement per chunk rather than per event: every statement is a round trip to
+    // SQLite's connection thread, and a batch may hold a thousand events.
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO async_events (request_id, function_name, qualifier, payload, trace_header, tenant_id, enqueued_at_ms, due_at_ms) ",
+        );
+        insert.push_values(chunk, |mut row, e| {
+            row.push_bind(&e.request_id)
+                .push_bind(&e.function_name)
+                .push_bind(&e.qualifier)
+                .push_bind(&e.payload)
+                .push_bind(&e.trace_header)
+                .push_bind(&e.tenant_id)
+                .push_bind(e.enqueued_at_ms)
+                .push_bind(e.enqueued_at_ms);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+impl Store {
     /// Leases up to `limit` due events until `lease_until_ms`, oldest due first.
     pub async fn lease_due_events(
         &self,
@@ -137,28 +171,69 @@ impl Store {
 
     /// Removes a finished event, recording the deliveries that failed for good, atomically.
     pub async fn finish_event(&self, id: i64, dead_letters: &[DeadLetter]) -> Result<()> {
+        if dead_letters.is_empty() {
+            // One statement is atomic by itself: no transaction round trips.
+            sqlx::query("DELETE FROM async_events WHERE id = ?1")
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+            return Ok(());
+        }
         let mut tx = self.pool().begin().await?;
         for d in dead_letters {
-            sqlx::query(
-                "INSERT INTO async_dead_letters (request_id, function_name, qualifier, payload, target, message, attributes, error, failed_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .bind(&d.request_id)
-            .bind(&d.function_name)
-            .bind(&d.qualifier)
-            .bind(&d.payload)
-            .bind(&d.target)
-            .bind(&d.message)
-            .bind(d.attributes.as_ref().map(Value::to_string))
-            .bind(&d.error)
-            .bind(d.failed_at_ms)
-            .execute(&mut *tx)
-            .await?;
+            insert_dead_letter(&mut tx, d).await?;
         }
         sqlx::query("DELETE FROM async_events WHERE id = ?1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records the progress of many events in one transaction (the workers' group commit):
+    /// each statement is a round trip to SQLite's thread, so finished events are removed by
+    /// one statement per batch.
+    pub async fn record_progress(&self, batch: &[Progress]) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        let mut finished = Vec::new();
+        for p in batch {
+            match p {
+                Progress::Finished { id, dead_letters } => {
+                    finished.push(*id);
+                    for d in dead_letters {
+                        insert_dead_letter(&mut tx, d).await?;
+                    }
+                }
+                Progress::Rescheduled {
+                    id,
+                    due_at_ms,
+                    attempts,
+                    system_retries,
+                    last_error,
+                } => {
+                    sqlx::query(
+                        "UPDATE async_events SET state = 'queued', lease_until_ms = NULL, due_at_ms = ?2, attempts = ?3, system_retries = ?4, last_error = ?5 WHERE id = ?1",
+                    )
+                    .bind(id)
+                    .bind(due_at_ms)
+                    .bind(i64::from(*attempts))
+                    .bind(i64::from(*system_retries))
+                    .bind(last_error)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        for ids in finished.chunks(ROWS_PER_INSERT) {
+            let mut delete = sqlx::QueryBuilder::new("DELETE FROM async_events WHERE id IN (");
+            let mut list = delete.separated(", ");
+            for id in ids {
+                list.push_bind(id);
+            }
+            delete.push(")");
+            delete.build().execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -244,10 +319,32 @@ impl Store {
 
     /// Removes a dead letter (after a successful redrive).
     pub async fn delete_dead_letter(&self, id: i64) -> Result<bool> {
+        let mut durable = Durable::acquire(self.pool()).await?;
         let done = sqlx::query("DELETE FROM async_dead_letters WHERE id = ?1")
             .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .execute(durable.conn())
+            .await;
+        durable
+            .finish(done.map(|d| d.rows_affected() == 1).map_err(Into::into))
+            .await
     }
+}
+
+async fn insert_dead_letter(conn: &mut SqliteConnection, d: &DeadLetter) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO async_dead_letters (request_id, function_name, qualifier, payload, target, message, attributes, error, failed_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(&d.request_id)
+    .bind(&d.function_name)
+    .bind(&d.qualifier)
+    .bind(&d.payload)
+    .bind(&d.target)
+    .bind(&d.message)
+    .bind(d.attributes.as_ref().map(Value::to_string))
+    .bind(&d.error)
+    .bind(d.failed_at_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -14,7 +14,7 @@ mod events;
 mod sqlite;
 
 pub use code::CodeStore;
-pub use events::{DeadLetter, NewEvent, QueuedEvent};
+pub use events::{DeadLetter, NewEvent, Progress, QueuedEvent};
 
 use std::path::Path;
 

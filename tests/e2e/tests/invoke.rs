@@ -573,6 +573,45 @@ async fn concurrent_invokes_run_in_separate_environments() {
 }
 
 #[tokio::test]
+async fn a_steady_load_reuses_as_many_environments_as_it_keeps_busy() {
+    // Four callers invoking back to back keep at most four environments busy; an environment
+    // that has answered is handed to the next caller as soon as its runtime polls again rather
+    // than a new one being started. (Slack for a runtime slower than the returning wait on a
+    // loaded machine, but far from one environment per invoke.)
+    let server = TestServer::start().await;
+    function("steady").deploy(&server).await;
+    let callers = (0..4).map(|_| {
+        let client = server.client.clone();
+        async move {
+            let mut pids = Vec::new();
+            for _ in 0..50 {
+                let out = client
+                    .invoke()
+                    .function_name("steady")
+                    .payload(Blob::new(br#"{"context":true}"#.to_vec()))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(out.function_error(), None, "{}", body(&out));
+                pids.push(json(&body(&out))["pid"].as_u64().unwrap());
+            }
+            pids
+        }
+    });
+    let pids: std::collections::HashSet<u64> = futures::future::join_all(callers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(
+        (1..=8).contains(&pids.len()),
+        "200 invokes from 4 callers ran in {} environments",
+        pids.len()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn out_of_memory_is_reported_as_runtime_out_of_memory() {
     let server = TestServer::start().await;
     function("hungry")
