@@ -204,11 +204,13 @@ class InvokdServer:
             self._client = self.new_client()
         return self._client
 
-    def new_client(self, read_timeout: float = 70, region: str = REGION):
-        """A fresh boto3 Lambda client (clients are not shared across threads)."""
+    def new_client(self, read_timeout: float = 70, region: str = REGION, credentials: dict[str, str] | None = None):
+        """A fresh boto3 Lambda client (clients are not shared across threads); `credentials`
+        (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) replace the dummy ones."""
+        credentials = credentials or DUMMY_CREDENTIALS
         session = boto3.session.Session(
-            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
             region_name=region,
         )
         config = Config(
@@ -218,11 +220,12 @@ class InvokdServer:
         )
         return session.client("lambda", endpoint_url=self.endpoint, config=config)
 
-    def cli(self, *args: str, timeout: float = 120) -> CliResult:
-        """Runs `aws lambda <args>` against this server."""
+    def cli(self, *args: str, timeout: float = 120, credentials: dict[str, str] | None = None) -> CliResult:
+        """Runs `aws lambda <args>` against this server (signing with `credentials`, by default
+        the dummy ones)."""
         cmd = [aws_cli(), "lambda", *args, "--endpoint-url", self.endpoint, "--region", REGION, "--output", "json"]
         env = dict(os.environ)
-        env.update(DUMMY_CREDENTIALS)
+        env.update(credentials or DUMMY_CREDENTIALS)
         env.update({
             "AWS_DEFAULT_REGION": REGION,
             "AWS_CONFIG_FILE": str(self.work_dir / "no-aws-config"),

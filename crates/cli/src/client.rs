@@ -1,4 +1,8 @@
-//! `invokd invoke` and `invokd logs`: small clients for people at a terminal.
+//! `invokd invoke`, `invokd logs` and `invokd events`: small clients for people at a terminal.
+//!
+//! Requests are signed with SigV4 when AWS credentials are in the environment (as the AWS CLI
+//! finds them: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, region from `AWS_REGION` or
+//! `AWS_DEFAULT_REGION`), so the same commands work against a server in `--auth sigv4` mode.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +49,46 @@ fn encode_segment(s: &str) -> String {
     out
 }
 
+/// Signs `req` (whose body is `body`) as an AWS SDK would, if the environment has credentials.
+fn sign_from_env(req: &mut http::Request<Full<Bytes>>, body: &[u8]) -> anyhow::Result<()> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let (Ok(id), Ok(secret)) = (
+        std::env::var("AWS_ACCESS_KEY_ID"),
+        std::env::var("AWS_SECRET_ACCESS_KEY"),
+    ) else {
+        return Ok(());
+    };
+    let region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|_| "us-east-1".into());
+    let token = std::env::var("AWS_SESSION_TOKEN").ok();
+    let identity =
+        aws_credential_types::Credentials::new(id, secret, token, None, "environment").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name("lambda")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()?
+        .into();
+    let uri = req.uri().to_string();
+    let headers: Vec<(&str, &str)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+        .collect();
+    let signable = SignableRequest::new(
+        req.method().as_str(),
+        uri.as_str(),
+        headers.into_iter(),
+        SignableBody::Bytes(body),
+    )?;
+    let (instructions, _) = sign(signable, &params)?.into_parts();
+    instructions.apply_to_request_http1x(req);
+    Ok(())
+}
+
 pub async fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let payload = match args.payload.strip_prefix('@') {
         Some(path) => std::fs::read(path).with_context(|| format!("reading {path}"))?,
@@ -65,7 +109,8 @@ pub async fn invoke(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     if let Some(t) = &args.invocation_type {
         req = req.header("x-amz-invocation-type", t);
     }
-    let req = req.body(Full::new(Bytes::from(payload)))?;
+    let mut req = req.body(Full::new(Bytes::from(payload.clone())))?;
+    sign_from_env(&mut req, &payload)?;
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let res = client
         .request(req)
@@ -174,10 +219,11 @@ pub struct EventsArgs {
 
 async fn get(uri: &str, method: http::Method) -> anyhow::Result<(http::StatusCode, Bytes)> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let req = http::Request::builder()
+    let mut req = http::Request::builder()
         .method(method)
         .uri(uri)
         .body(Full::new(Bytes::new()))?;
+    sign_from_env(&mut req, b"")?;
     let res = client
         .request(req)
         .await

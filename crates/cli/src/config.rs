@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use invokd_engine::EngineConfig;
 use invokd_model::Scope;
+use invokd_server::auth::{Auth, KeySpec, Keyring, Secret};
 use serde::Deserialize;
 
 #[derive(Debug, clap::Args)]
@@ -63,9 +64,15 @@ pub struct ServeArgs {
     /// Seconds requests in flight get to finish after SIGINT/SIGTERM [default: 30].
     #[arg(long, env = "INVOKD_SHUTDOWN_TIMEOUT")]
     shutdown_timeout: Option<u64>,
-    /// Serve on a non-loopback address without authentication.
+    /// Serve on a non-loopback address without authentication (local mode only).
     #[arg(long, env = "INVOKD_ALLOW_ANONYMOUS")]
     allow_anonymous: bool,
+    /// `local` (any credentials, one account) or `sigv4` (signed requests, IAM policies) [default: local].
+    #[arg(long, env = "INVOKD_AUTH")]
+    auth: Option<String>,
+    /// TOML file of the access keys `--auth sigv4` accepts: secrets, accounts, principals, policies.
+    #[arg(long, env = "INVOKD_CREDENTIALS")]
+    credentials: Option<PathBuf>,
     /// More logging: -v info, -vv debug (RUST_LOG overrides).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -92,6 +99,38 @@ struct FileConfig {
     aws_endpoint_url: Option<String>,
     shutdown_timeout: Option<u64>,
     allow_anonymous: Option<bool>,
+    auth: Option<String>,
+    credentials: Option<PathBuf>,
+}
+
+/// The credentials file: one `[[key]]` table per access key; unknown keys are refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsFile {
+    #[serde(default)]
+    key: Vec<KeyEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyEntry {
+    access_key_id: String,
+    secret_access_key: String,
+    account_id: String,
+    principal: String,
+    org_id: Option<String>,
+    /// An IAM identity policy document (JSON).
+    policy: String,
+}
+
+impl std::fmt::Debug for KeyEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyEntry")
+            .field("access_key_id", &self.access_key_id)
+            .field("account_id", &self.account_id)
+            .field("principal", &self.principal)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Validated configuration.
@@ -103,6 +142,8 @@ pub struct Config {
     pub aws_endpoint_url: Option<String>,
     /// How long requests in flight may finish after a shutdown signal.
     pub shutdown_timeout: Duration,
+    /// Local mode, or server mode with its keys.
+    pub auth: Auth,
     pub verbosity: u8,
 }
 
@@ -120,11 +161,21 @@ impl Config {
             anyhow::anyhow!("invalid configuration: listen address {listen_raw:?} is not ADDR:PORT (for example 127.0.0.1:9001)")
         })?;
         let allow_anonymous = args.allow_anonymous || file.allow_anonymous.unwrap_or(false);
-        if !listen.ip().is_loopback() && !allow_anonymous {
-            bail!(
+        let auth = load_auth(
+            args.auth.or(file.auth).as_deref(),
+            args.credentials.or(file.credentials).as_deref(),
+        )?;
+        match &auth {
+            Auth::Local if !listen.ip().is_loopback() && !allow_anonymous => bail!(
                 "invalid configuration: refusing to serve on {listen} without authentication. In local mode invokd accepts any credentials, \
-                 so it only listens on loopback; pass --allow-anonymous to serve {listen} anyway"
-            );
+                 so it only listens on loopback; pass --auth sigv4 --credentials FILE to authenticate every request, \
+                 or --allow-anonymous to serve {listen} anyway"
+            ),
+            Auth::Sigv4(_) if allow_anonymous => bail!(
+                "invalid configuration: --allow-anonymous is for local mode; with --auth sigv4 every request is authenticated \
+                 and invokd may listen on any address, so remove --allow-anonymous (or INVOKD_ALLOW_ANONYMOUS)"
+            ),
+            _ => {}
         }
         let region = args
             .region
@@ -236,9 +287,55 @@ impl Config {
             engine,
             aws_endpoint_url,
             shutdown_timeout,
+            auth,
             verbosity: args.verbose,
         })
     }
+}
+
+/// The authentication mode and, for server mode, the keys of the credentials file.
+fn load_auth(mode: Option<&str>, credentials: Option<&Path>) -> anyhow::Result<Auth> {
+    match (mode.unwrap_or("local"), credentials) {
+        ("local", None) => Ok(Auth::Local),
+        ("local", Some(path)) => bail!(
+            "invalid configuration: credentials file {} is only used with --auth sigv4; add --auth sigv4 or remove --credentials",
+            path.display()
+        ),
+        ("sigv4", None) => bail!(
+            "invalid configuration: --auth sigv4 needs --credentials FILE, the access keys it accepts \
+             (see README: \"Server mode\")"
+        ),
+        ("sigv4", Some(path)) => {
+            let keyring = read_credentials(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "invalid configuration: credentials file {}: {e}",
+                    path.display()
+                )
+            })?;
+            Ok(Auth::Sigv4(std::sync::Arc::new(keyring)))
+        }
+        (other, _) => {
+            bail!("invalid configuration: auth mode {other:?} must be \"local\" or \"sigv4\"")
+        }
+    }
+}
+
+fn read_credentials(path: &Path) -> Result<Keyring, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let file: CredentialsFile = toml::from_str(&text).map_err(|e| e.to_string())?;
+    let specs = file
+        .key
+        .into_iter()
+        .map(|k| KeySpec {
+            access_key_id: k.access_key_id,
+            secret_access_key: Secret::new(k.secret_access_key),
+            account_id: k.account_id,
+            principal: k.principal,
+            org_id: k.org_id,
+            policy: k.policy,
+        })
+        .collect();
+    Keyring::new(specs)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -268,7 +365,7 @@ fn is_region(r: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_region;
+    use super::*;
 
     #[test]
     fn regions() {
@@ -276,5 +373,68 @@ mod tests {
         assert!(is_region("us-gov-west-1"));
         assert!(!is_region("useast1"));
         assert!(!is_region("us-east-12"));
+    }
+
+    fn credentials(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    const ALICE: &str = r#"
+[[key]]
+access_key_id = "AKIAALICE"
+secret_access_key = "alice-secret"
+account_id = "111111111111"
+principal = "arn:aws:iam::111111111111:user/alice"
+policy = '''{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}]}'''
+"#;
+
+    #[test]
+    fn local_mode_is_the_default() {
+        assert!(matches!(load_auth(None, None).unwrap(), Auth::Local));
+    }
+
+    #[test]
+    fn sigv4_mode_reads_the_credentials_file() {
+        let (_dir, path) = credentials(ALICE);
+        assert!(matches!(
+            load_auth(Some("sigv4"), Some(&path)).unwrap(),
+            Auth::Sigv4(_)
+        ));
+    }
+
+    #[test]
+    fn auth_settings_that_do_not_fit_together_are_refused() {
+        let (_dir, path) = credentials(ALICE);
+        let e = load_auth(Some("sigv4"), None).unwrap_err().to_string();
+        assert!(e.contains("needs --credentials"), "{e}");
+        let e = load_auth(None, Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("only used with --auth sigv4"), "{e}");
+        let e = load_auth(Some("iam"), None).unwrap_err().to_string();
+        assert!(e.contains("\"local\" or \"sigv4\""), "{e}");
+    }
+
+    #[test]
+    fn credentials_files_say_what_to_fix_and_never_echo_secrets() {
+        let (_dir, path) =
+            credentials(&ALICE.replace("111111111111\"\nprincipal", "1111\"\nprincipal"));
+        let e = load_auth(Some("sigv4"), Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("AKIAALICE") && e.contains("12 digits"), "{e}");
+        assert!(!e.contains("alice-secret"), "{e}");
+        let (_dir, path) = credentials(&ALICE.replace("policy =", "colour = \"blue\"\npolicy ="));
+        let e = load_auth(Some("sigv4"), Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("colour"), "{e}");
+        let (_dir, path) =
+            credentials(&ALICE.replace("lambda:*\"", "lambda:*\", \"NotResource\": \"x\""));
+        let e = load_auth(Some("sigv4"), Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("NotResource"), "{e}");
     }
 }

@@ -23,7 +23,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the Lambda API (default: http://127.0.0.1:9001, state in ./.invokd).
-    Serve(config::ServeArgs),
+    // Boxed: the server's settings dwarf the clients' arguments.
+    Serve(Box<config::ServeArgs>),
     /// Invoke a function and print its response.
     Invoke(client::InvokeArgs),
     /// Print a function's logs.
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
-            let config = config::Config::load(args)?;
+            let config = config::Config::load(*args)?;
             init_logging(config.verbosity);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -116,8 +117,12 @@ async fn serve(config: config::Config) -> anyhow::Result<()> {
     let engine = invokd_engine::Engine::start(engine_config, runtime_api, outbound)
         .await
         .context("starting the engine")?;
+    let mode = match &config.auth {
+        invokd_server::auth::Auth::Local => "local mode: any credentials",
+        invokd_server::auth::Auth::Sigv4(_) => "server mode: SigV4 and IAM policies",
+    };
     eprintln!(
-        "invokd: serving the Lambda API on http://{local} (data in {})",
+        "invokd: serving the Lambda API on http://{local} (data in {}; {mode})",
         config.engine.data_dir.display()
     );
     // On SIGINT/SIGTERM: stop accepting, give requests in flight the shutdown timeout to finish,
@@ -130,7 +135,12 @@ async fn serve(config: config::Config) -> anyhow::Result<()> {
             stop.cancel();
         }
     });
-    let serving = invokd_server::run(engine.clone(), listener, stop.clone().cancelled_owned());
+    let serving = invokd_server::run_with(
+        engine.clone(),
+        listener,
+        stop.clone().cancelled_owned(),
+        config.auth.clone(),
+    );
     let deadline = async {
         stop.cancelled().await;
         tokio::time::sleep(config.shutdown_timeout).await;

@@ -129,6 +129,8 @@ impl Engine {
         }
         self.modify(&r.name, None, false, |f| {
             f.aliases.remove(name);
+            // The alias's resource-based policy goes with it.
+            f.qualified_policies.remove(name);
             Ok(None)
         })
         .await

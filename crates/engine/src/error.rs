@@ -5,6 +5,7 @@
 //! invocation with an error body.
 
 use invokd_model::Violations;
+use invokd_model::policy::Denial;
 
 /// Which limit a throttled invocation hit (`TooManyRequestsException.Reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +71,25 @@ pub enum Error {
         "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
     )]
     RevisionMismatch,
+    /// The `RevisionId` given to AddPermission or RemovePermission is not the policy's.
+    #[error(
+        "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to retrieve the latest Revision Id"
+    )]
+    PolicyRevisionMismatch,
+    /// The resource-based policy would grow past its limit (`PolicyLengthExceededException`).
+    #[error(
+        "The final policy size ({0}) is bigger than the limit ({limit}).",
+        limit = crate::permissions::MAX_POLICY_BYTES
+    )]
+    PolicyLengthExceeded(usize),
+    /// The caller may not perform the action on the resource (`AccessDeniedException`).
+    #[error("User: {principal} is not authorized to perform: {action} on resource: {resource} {}", denial.reason(action))]
+    AccessDenied {
+        principal: String,
+        action: String,
+        resource: String,
+        denial: Denial,
+    },
     /// A conflicting state (`ResourceConflictException`), in AWS's words.
     #[error("{0}")]
     Conflict(String),

@@ -236,6 +236,8 @@ impl Engine {
             provisioned: Default::default(),
             recursive_loop: Default::default(),
             published_description: None,
+            policy: Vec::new(),
+            qualified_policies: BTreeMap::new(),
         };
         let published = if input.publish {
             Some(publish(&mut function, None))
@@ -328,24 +330,32 @@ impl Engine {
         match q.as_deref().map(Qualifier::interpret) {
             None => {
                 let _write = self.inner.writes.lock().await;
-                self.inner.store.delete_function(&entry.function.name).await?;
+                self.inner
+                    .store
+                    .delete_function(&entry.function.name)
+                    .await?;
                 if let Some(entry) = self.registry().remove(entry.function.name.as_str()) {
                     entry.retire();
                 }
-                self.inner.pools.admission.remove(entry.function.name.as_str(), self.carved_total());
+                self.inner
+                    .pools
+                    .admission
+                    .remove(entry.function.name.as_str(), self.carved_total());
                 Ok(())
             }
             Some(Qualifier::Latest) => Err(Error::InvalidParameter(
                 "$LATEST version cannot be deleted without deleting the function.".into(),
             )),
-            Some(Qualifier::Alias(_)) => {
-                Err(Error::InvalidParameter("Deletion of aliases is not currently supported.".into()))
-            }
+            Some(Qualifier::Alias(_)) => Err(Error::InvalidParameter(
+                "Deletion of aliases is not currently supported.".into(),
+            )),
             Some(Qualifier::Version(n)) => {
                 self.modify(&r.name, None, false, |f| {
                     if f.versions.remove(&n).is_none() {
                         return Err(Error::FunctionNotFound(scope.function_arn(&r.name)));
                     }
+                    // The version's resource-based policy goes with it.
+                    f.qualified_policies.remove(&n.to_string());
                     let users: Vec<&str> = f
                         .aliases
                         .values()

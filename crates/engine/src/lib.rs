@@ -1,7 +1,8 @@
 //! invokd without HTTP: the service's behaviour as operations on model types.
 //!
 //! [`Engine`] owns the registry of functions ([`registry`], cached from the store so the invoke
-//! path never touches the database), the control-plane operations ([`functions`]), the invoke
+//! path never touches the database), the control-plane operations ([`functions`]), resource-based
+//! policies and the authorisation decision of server mode ([`permissions`]), the invoke
 //! path ([`invoke`]) and the execution environments it runs on ([`pool`], [`env`]), which meet
 //! their runtimes at a per-environment [`rendezvous`]. It also exposes [`RuntimeApi`], the domain
 //! side of the Lambda Runtime API; `server` serves it over HTTP on each environment's own listener
@@ -26,6 +27,7 @@ mod ids;
 pub mod invoke;
 mod logs;
 pub mod outbound;
+pub mod permissions;
 mod pool;
 mod registry;
 mod rendezvous;
@@ -53,6 +55,7 @@ pub use event_config::EventConfigView;
 pub use functions::{AccountSettings, VersionView};
 pub use logs::LogLimits;
 pub use outbound::{NoOutbound, Outbound, OutboundMessage};
+pub use permissions::{PolicyTarget, PolicyView};
 pub use pool::RESERVED_VARIABLES;
 pub use rendezvous::{Event, RuntimeApiError, StreamFailure, StreamPiece};
 

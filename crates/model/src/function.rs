@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::name::{FunctionName, VersionId};
+use crate::name::{FunctionName, Qualifier, VersionId};
+use crate::policy::Permission;
 use crate::runtime::Runtime;
 
 /// Instruction-set architecture of a function.
@@ -224,6 +225,14 @@ pub struct Function {
     /// `Description` may have replaced it in the version), so that changing it is a change.
     #[serde(default)]
     pub published_description: Option<String>,
+    /// The resource-based policy of the unqualified function (AddPermission without
+    /// `Qualifier`); it also governs `$LATEST`, which cannot have a policy of its own.
+    #[serde(default)]
+    pub policy: Vec<Permission>,
+    /// Resource-based policies of versions (by number) and aliases (by name), each granting
+    /// only invocations through that qualified ARN.
+    #[serde(default)]
+    pub qualified_policies: BTreeMap<String, Vec<Permission>>,
 }
 
 /// `RecursiveLoop`: what happens when an event loops back to the function too often.
@@ -293,6 +302,20 @@ impl Function {
             VersionId::Latest => Some(&self.latest),
             VersionId::Published(n) => self.versions.get(&n),
         }
+    }
+
+    /// The resource-based policy that governs calls through `qualifier` (`None`: the
+    /// unqualified function, whose policy `$LATEST` shares).
+    pub fn policy_for(&self, qualifier: Option<&Qualifier>) -> &[Permission] {
+        let key = match qualifier {
+            None | Some(Qualifier::Latest) => return &self.policy,
+            Some(Qualifier::Version(n)) => n.to_string(),
+            Some(Qualifier::Alias(a)) => a.clone(),
+        };
+        self.qualified_policies
+            .get(&key)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Sum of provisioned concurrency over every qualifier.

@@ -110,3 +110,21 @@ pub struct EventInvokeConfigInput {
     pub on_success: Option<Option<String>>,
     pub on_failure: Option<Option<String>>,
 }
+
+/// AddPermission: one statement to add to the resource-based policy of a function, version or
+/// alias. `principal` is as given; the engine decides what it designates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddPermissionInput {
+    pub function: FunctionRef,
+    pub qualifier: Option<String>,
+    pub statement_id: String,
+    pub action: String,
+    pub principal: String,
+    pub source_arn: Option<String>,
+    pub source_account: Option<String>,
+    pub event_source_token: Option<String>,
+    pub principal_org_id: Option<String>,
+    pub function_url_auth_type: Option<String>,
+    pub invoked_via_function_url: Option<bool>,
+    pub revision_id: Option<String>,
+}

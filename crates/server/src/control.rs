@@ -67,12 +67,15 @@ pub async fn get_function(
         .unwrap_or_else(|| app.local_addr.to_string());
     let reserved = view.function.reserved_concurrency;
     let tags = (!view.function.tags.is_empty()).then(|| view.function.tags.clone());
+    let path = format!("/_invokd/code/{}.zip", view.record().code.sha256_hex);
+    // In server mode the link is presigned, like the S3 URL AWS hands out.
+    let location = match &app.front {
+        Some(front) => front.code_link(&host, &path),
+        None => format!("http://{host}{path}"),
+    };
     let code = FunctionCodeLocation {
         repository_type: "S3",
-        location: format!(
-            "http://{host}/_invokd/code/{}.zip",
-            view.record().code.sha256_hex
-        ),
+        location,
     };
     let body = GetFunctionResponse {
         configuration: configuration(&app, &view, View::Detail),

@@ -9,10 +9,17 @@ use http::{HeaderValue, StatusCode};
 use invokd_engine::{Error as EngineError, RuntimeApiError, ThrottleReason};
 use invokd_wire::{AwsError, Error as WireError, headers};
 
+use crate::auth::AuthError;
+
+/// The AWS text for a signature that does not match.
+const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+
 #[derive(Debug)]
 pub enum ApiError {
     Engine(EngineError),
     Wire(WireError),
+    /// Server mode refused the request's signature.
+    Auth(AuthError),
     /// The request body exceeded the operation's limit.
     BodyTooLarge {
         limit: usize,
@@ -27,6 +34,12 @@ pub enum ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         ApiError::Engine(e)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::Auth(e)
     }
 }
 
@@ -53,6 +66,11 @@ impl ApiError {
                 EngineError::OtherAccount(arn) => AwsError::access_denied(format!(
                     "User is not authorized to access {arn} in another account"
                 )),
+                EngineError::AccessDenied { .. } => AwsError::access_denied(e.to_string()),
+                EngineError::PolicyRevisionMismatch => AwsError::precondition_failed(e.to_string()),
+                EngineError::PolicyLengthExceeded(_) => {
+                    AwsError::policy_length_exceeded(e.to_string())
+                }
                 EngineError::FunctionExists(_) | EngineError::Conflict(_) => {
                     AwsError::resource_conflict(e.to_string())
                 }
@@ -84,6 +102,13 @@ impl ApiError {
                 WireError::Json(_) => AwsError::invalid_request_content(e.to_string()),
                 WireError::Validation(v) => AwsError::validation(v),
                 WireError::InvalidParameter(m) => AwsError::invalid_parameter(m),
+            },
+            ApiError::Auth(e) => match e {
+                AuthError::MissingToken => AwsError::missing_authentication_token(),
+                AuthError::Incomplete(m) => AwsError::incomplete_signature(m),
+                AuthError::UnknownKey => AwsError::unrecognized_client(),
+                AuthError::Mismatch => AwsError::invalid_signature(SIGNATURE_MISMATCH),
+                AuthError::Invalid(m) => AwsError::invalid_signature(m),
             },
             ApiError::BodyTooLarge { limit, operation } => AwsError::request_entity_too_large(
                 format!("Request must be smaller than {limit} bytes for the {operation} operation"),

@@ -4,16 +4,20 @@
 //! ([`router`], served by [`run`]) and, on a loopback port of its own per execution environment,
 //! the Lambda Runtime API ([`RuntimeApiHttp`], which the engine asks to serve each listener it
 //! binds). Handlers extract, convert with `wire`, call the engine and convert back; every error
-//! becomes an AWS error in one place, [`error`].
+//! becomes an AWS error in one place, [`error`]. In server mode ([`auth::Auth::Sigv4`]) every
+//! request of the REST API first passes [`auth`]: SigV4, then the one table of IAM actions.
 
+pub mod auth;
 mod control;
 pub mod error;
 mod extract;
 mod invoke;
+mod policy;
 mod runtime_api;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
@@ -31,12 +35,27 @@ pub(crate) struct App {
     pub engine: Engine,
     /// Where the service listens, for links it hands out (code download).
     pub local_addr: SocketAddr,
+    /// Server mode's authentication and authorisation; `None` in local mode.
+    pub front: Option<Arc<auth::Front>>,
 }
 
-/// The Lambda REST API.
+/// The Lambda REST API in local mode.
 pub fn router(engine: Engine, local_addr: SocketAddr) -> Router {
-    let app = App { engine, local_addr };
-    Router::new()
+    router_with(engine, local_addr, &auth::Auth::Local)
+}
+
+/// The Lambda REST API, authenticated as `auth` says.
+pub fn router_with(engine: Engine, local_addr: SocketAddr, auth: &auth::Auth) -> Router {
+    let front = match auth {
+        auth::Auth::Local => None,
+        auth::Auth::Sigv4(keyring) => Some(Arc::new(auth::Front::new(keyring, engine.scope()))),
+    };
+    let app = App {
+        engine,
+        local_addr,
+        front,
+    };
+    let routes = Router::new()
         .route(
             "/2015-03-31/functions",
             post(control::create_function).get(control::list_functions),
@@ -60,6 +79,14 @@ pub fn router(engine: Engine, local_addr: SocketAddr) -> Router {
         .route(
             "/2015-03-31/functions/{name}/invocations",
             post(invoke::invoke),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy",
+            post(policy::add_permission).get(policy::get_policy),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy/{sid}",
+            axum::routing::delete(policy::remove_permission),
         )
         .route(
             "/2015-03-31/functions/{name}/versions",
@@ -138,7 +165,17 @@ pub fn router(engine: Engine, local_addr: SocketAddr) -> Router {
             post(control::redrive_dead_letter),
         )
         .fallback(error::unknown_operation)
-        .method_not_allowed_fallback(error::unknown_operation)
+        .method_not_allowed_fallback(error::unknown_operation);
+    // Local mode has no authentication layer at all, so it costs nothing there.
+    let routes = if app.front.is_some() {
+        routes.layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::authenticate,
+        ))
+    } else {
+        routes
+    };
+    routes
         .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
 }
@@ -155,15 +192,25 @@ async fn request_id(req: Request, next: Next) -> Response {
     res
 }
 
-/// Serves the REST API on `listener` until `shutdown` resolves, then lets requests in flight
-/// finish. The caller stops the engine afterwards.
+/// Serves the REST API in local mode on `listener` until `shutdown` resolves, then lets
+/// requests in flight finish. The caller stops the engine afterwards.
 pub async fn run(
     engine: Engine,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    run_with(engine, listener, shutdown, auth::Auth::Local).await
+}
+
+/// [`run`], authenticating requests as `auth` says.
+pub async fn run_with(
+    engine: Engine,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    auth: auth::Auth,
+) -> std::io::Result<()> {
     let local_addr = listener.local_addr()?;
-    let app = router(engine, local_addr);
+    let app = router_with(engine, local_addr, &auth);
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });

@@ -44,6 +44,8 @@ fn function(name: &str) -> Function {
         provisioned: Default::default(),
         recursive_loop: Default::default(),
         published_description: None,
+        policy: Vec::new(),
+        qualified_policies: BTreeMap::new(),
     }
 }
 
@@ -86,6 +88,54 @@ async fn updates_and_deletes_are_durable_across_reopen() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].latest.revision_id, "r2");
     assert_eq!(all[0].tags.get("k").map(String::as_str), Some("v"));
+}
+
+#[tokio::test]
+async fn resource_policies_are_stored_with_their_function() {
+    use invokd_model::policy::{Permission, PermissionConditions, PermissionPrincipal};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("invokd.db");
+    let grant = |sid: &str, resource: &str| Permission {
+        sid: sid.into(),
+        action: "lambda:InvokeFunction".into(),
+        principal: PermissionPrincipal::Aws("arn:aws:iam::222222222222:root".into()),
+        resource: resource.into(),
+        conditions: PermissionConditions {
+            principal_org_id: Some("o-abcdefghij".into()),
+            ..Default::default()
+        },
+    };
+    let mut a = function("a");
+    a.policy.push(grant(
+        "fn",
+        "arn:aws:lambda:us-east-1:000000000000:function:a",
+    ));
+    a.qualified_policies.insert(
+        "live".into(),
+        vec![grant(
+            "alias",
+            "arn:aws:lambda:us-east-1:000000000000:function:a:live",
+        )],
+    );
+    {
+        let store = Store::open_sqlite(&path).await.unwrap();
+        store.insert_function(&a).await.unwrap();
+        store.close().await;
+    }
+    let store = Store::open_sqlite(&path).await.unwrap();
+    let loaded = store.load_functions().await.unwrap();
+    assert_eq!(loaded[0].policy, a.policy);
+    assert_eq!(loaded[0].qualified_policies, a.qualified_policies);
+}
+
+#[test]
+fn documents_written_before_policies_existed_load_without_any() {
+    let mut doc = serde_json::to_value(function("old")).unwrap();
+    let obj = doc.as_object_mut().unwrap();
+    obj.remove("policy");
+    obj.remove("qualified_policies");
+    let parsed: Function = serde_json::from_value(doc).unwrap();
+    assert!(parsed.policy.is_empty() && parsed.qualified_policies.is_empty());
 }
 
 #[test]

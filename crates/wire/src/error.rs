@@ -99,6 +99,67 @@ impl AwsError {
         )
     }
 
+    /// 400 `PolicyLengthExceededException`: a resource-based policy over 20 KB.
+    pub fn policy_length_exceeded(message: impl Into<String>) -> Self {
+        Self::new(
+            400,
+            "PolicyLengthExceededException",
+            MessageKey::Lower,
+            Some("User"),
+            message.into(),
+        )
+    }
+
+    // Authentication failures come from AWS's front door, not from Lambda's model: 403, a
+    // lower-case `message` and no `Type`, as its `InvalidSignatureException` and
+    // `MissingAuthenticationTokenException` bodies show.
+
+    /// 403 `MissingAuthenticationTokenException`: neither an `Authorization` header nor a
+    /// presigned query.
+    pub fn missing_authentication_token() -> Self {
+        Self::new(
+            403,
+            "MissingAuthenticationTokenException",
+            MessageKey::Lower,
+            None,
+            "Missing Authentication Token".into(),
+        )
+    }
+
+    /// 403 `IncompleteSignatureException`: an `Authorization` header or presigned query that is
+    /// not a complete SigV4 signature.
+    pub fn incomplete_signature(message: impl Into<String>) -> Self {
+        Self::new(
+            403,
+            "IncompleteSignatureException",
+            MessageKey::Lower,
+            None,
+            message.into(),
+        )
+    }
+
+    /// 403 `UnrecognizedClientException`: an access key nobody issued.
+    pub fn unrecognized_client() -> Self {
+        Self::new(
+            403,
+            "UnrecognizedClientException",
+            MessageKey::Lower,
+            None,
+            "The security token included in the request is invalid.".into(),
+        )
+    }
+
+    /// 403 `InvalidSignatureException`: a signature that does not verify, or is out of date.
+    pub fn invalid_signature(message: impl Into<String>) -> Self {
+        Self::new(
+            403,
+            "InvalidSignatureException",
+            MessageKey::Lower,
+            None,
+            message.into(),
+        )
+    }
+
     pub fn resource_not_found(message: impl Into<String>) -> Self {
         Self::new(
             404,

@@ -37,6 +37,9 @@ pub struct Options {
     pub configure: Box<dyn FnOnce(&mut EngineConfig) + Send>,
     /// Where destinations and DLQs go (by default nowhere: deliveries become dead letters).
     pub outbound: Arc<dyn invokd_engine::Outbound>,
+    /// Local mode (the default) or server mode with its keys. In server mode, `client` signs
+    /// with [`TEST_ACCESS_KEY_ID`], which the keyring must hold for fixtures to deploy.
+    pub auth: invokd_server::auth::Auth,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             data_dir: None,
             configure: Box::new(|_| {}),
             outbound: Arc::new(invokd_engine::NoOutbound),
+            auth: invokd_server::auth::Auth::Local,
         }
     }
 }
@@ -79,9 +83,14 @@ impl TestServer {
         .await
         .expect("engine starts");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(invokd_server::run(engine.clone(), listener, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(invokd_server::run_with(
+            engine.clone(),
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            opts.auth,
+        ));
         let task = tokio::spawn(async move {
             let _ = task.await;
         });
@@ -126,13 +135,28 @@ impl Drop for TestServer {
     }
 }
 
+/// The access key (and its secret) of [`client`].
+pub const TEST_ACCESS_KEY_ID: &str = "AKIDTEST";
+pub const TEST_SECRET_ACCESS_KEY: &str = "secret";
+
 /// An SDK client for `endpoint` with static test credentials and no automatic retries.
 pub fn client(endpoint: &str) -> Client {
+    client_with(endpoint, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY)
+}
+
+/// An SDK client for `endpoint` that signs with the given key, without automatic retries.
+pub fn client_with(endpoint: &str, access_key_id: &str, secret_access_key: &str) -> Client {
     let config = aws_sdk_lambda::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .credentials_provider(Credentials::new(
+            access_key_id,
+            secret_access_key,
+            None,
+            None,
+            "test",
+        ))
         // Tests see every answer as sent: a 429 must not be retried away.
         .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
         .build();
