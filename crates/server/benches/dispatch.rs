@@ -42,6 +42,9 @@ fn function_ref(name: &str) -> FunctionRef {
 async fn engine(dir: &std::path::Path, workers: usize) -> Engine {
     let mut config = EngineConfig::new(Scope::new("us-east-1", "000000000000"), dir);
     config.async_config.workers = workers;
+    // A throttled event comes due again only long after the run: each event is leased and
+    // rescheduled once, rather than the backlog churning through the queue every second.
+    config.async_config.retry_scale = 10_000.0;
     Engine::start(
         config,
         Arc::new(invokd_server::RuntimeApiHttp),
@@ -210,9 +213,9 @@ fn enqueue(c: &mut Criterion) {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let engine = rt.block_on(async {
-        let engine = engine(dir.path(), 1).await;
-        // Every event is accepted (and fsync'd); the one worker finds the function refuses to
-        // run (reserved concurrency 0), so running them costs next to nothing.
+        let engine = engine(dir.path(), 64).await;
+        // Every event is accepted (and fsync'd); the workers find the function refuses to run
+        // (reserved concurrency 0), so running them costs next to nothing.
         create(&engine, "sink", "#!/bin/sh\nexit 0\n", &[]).await;
         engine
             .put_function_concurrency(&function_ref("sink"), 0)
@@ -225,15 +228,18 @@ fn enqueue(c: &mut Criterion) {
     group.throughput(criterion::Throughput::Elements(32));
     group.bench_function("32_concurrent", |b| {
         b.to_async(&rt).iter(|| async {
-            let calls = (0..32).map(|_| {
-                let engine = engine.clone();
-                tokio::spawn(async move {
-                    engine
-                        .invoke(request("sink", InvocationType::Event))
-                        .await
-                        .expect("enqueue")
+            // Collected, so that all 32 are in flight before the first is awaited.
+            let calls: Vec<_> = (0..32)
+                .map(|_| {
+                    let engine = engine.clone();
+                    tokio::spawn(async move {
+                        engine
+                            .invoke(request("sink", InvocationType::Event))
+                            .await
+                            .expect("enqueue")
+                    })
                 })
-            });
+                .collect();
             for call in calls {
                 call.await.expect("task");
             }
