@@ -67,3 +67,17 @@ def test_invocation_after_idle_reclaim_is_a_cold_start(server_factory):
 
     assert json.loads(res["Payload"].read()) == {"again": True}
     assert "\tInit Duration: " in decode_log_result(res["LogResult"])
+
+
+def test_a_busy_environment_is_replaced_after_the_max_lifetime(server_factory):
+    # Invoked back to back, so never idle: only the lifetime can retire it.
+    server = server_factory("--max-environment-lifetime", "1")
+    name = server.create_function(unique_name("lifetime"), handler="app.context_info")["FunctionName"]
+
+    def stream() -> str:
+        res = server.lambda_client.invoke(FunctionName=name)
+        assert "FunctionError" not in res
+        return json.loads(res["Payload"].read())["log_stream_name"]
+
+    first = stream()
+    eventually(lambda: stream() != first, timeout=15, what="a new environment once the first is a second old")

@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// Seconds an idle execution environment is kept [default: 600].
     #[arg(long, env = "INVOKD_IDLE_TIMEOUT")]
     idle_timeout: Option<u64>,
+    /// Seconds after which an environment is replaced when its invocation ends, however busy
+    /// it is; AWS recycles environments too [default: 7200].
+    #[arg(long, env = "INVOKD_MAX_ENVIRONMENT_LIFETIME")]
+    max_environment_lifetime: Option<u64>,
     /// Seconds a runtime may take to initialise [default: 10].
     #[arg(long, env = "INVOKD_INIT_TIMEOUT")]
     init_timeout: Option<u64>,
@@ -88,6 +92,7 @@ struct FileConfig {
     account_id: Option<String>,
     python: Option<PathBuf>,
     idle_timeout: Option<u64>,
+    max_environment_lifetime: Option<u64>,
     init_timeout: Option<u64>,
     memory_budget_mb: Option<u32>,
     account_concurrency: Option<u32>,
@@ -210,6 +215,15 @@ impl Config {
                 bail!("invalid configuration: idle timeout must be at least 1 second");
             }
             engine.idle_timeout = Duration::from_secs(s);
+        }
+        if let Some(s) = args
+            .max_environment_lifetime
+            .or(file.max_environment_lifetime)
+        {
+            if s == 0 {
+                bail!("invalid configuration: max environment lifetime must be at least 1 second");
+            }
+            engine.max_lifetime = Duration::from_secs(s);
         }
         if let Some(s) = args.init_timeout.or(file.init_timeout) {
             if s == 0 {

@@ -64,7 +64,8 @@ pub(crate) struct Env {
     process: Mutex<ProcessView>,
     /// Set once the environment must not be reused.
     retired: AtomicBool,
-    /// Milliseconds (on the pool context's clock) of the last use.
+    /// Milliseconds (on the pool context's clock) of its creation and of its last use.
+    created_at: u64,
     last_used: AtomicU64,
     /// Cached peak memory (MB) and when it was read, for REPORT lines.
     memory_mb: AtomicU64,
@@ -114,6 +115,7 @@ impl Env {
             commands,
             process: Mutex::new(ProcessView::default()),
             retired: AtomicBool::new(false),
+            created_at: ctx.clock_ms(),
             last_used: AtomicU64::new(ctx.clock_ms()),
             memory_mb: AtomicU64::new(0),
             memory_read_at: AtomicU64::new(0),
@@ -207,6 +209,10 @@ impl Env {
 
     pub fn last_used(&self) -> u64 {
         self.last_used.load(Ordering::Relaxed)
+    }
+
+    pub fn created_at(&self) -> u64 {
+        self.created_at
     }
 }
 

@@ -153,6 +153,10 @@ pub struct EngineConfig {
     pub scaling_rate: u32,
     /// An environment idle this long is stopped.
     pub idle_timeout: Duration,
+    /// An on-demand environment older than this is retired when its invocation ends, however
+    /// busy it is, as AWS recycles environments after a few hours: a runtime's slow leaks
+    /// (memory, file descriptors) never grow without bound.
+    pub max_lifetime: Duration,
     /// Longest a runtime may take to initialise before the init is retried within the invoke.
     pub init_timeout: Duration,
     /// Time a runtime gets between SIGTERM and SIGKILL when its environment stops.
@@ -176,6 +180,7 @@ impl EngineConfig {
             min_unreserved_concurrency: 100,
             scaling_rate: 1000,
             idle_timeout: Duration::from_secs(600),
+            max_lifetime: Duration::from_secs(2 * 60 * 60),
             init_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_millis(500),
             log_limits: LogLimits::default(),
@@ -256,6 +261,7 @@ impl Engine {
             tracker: tracker.clone(),
             shutdown_grace: config.shutdown_grace,
             idle_timeout: config.idle_timeout,
+            max_lifetime: config.max_lifetime,
             init_timeout: config.init_timeout,
             self_endpoint: config.self_endpoint.clone(),
             admission: admission::Admission::new(

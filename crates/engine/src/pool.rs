@@ -46,6 +46,7 @@ pub(crate) struct PoolContext {
     pub tracker: TaskTracker,
     pub shutdown_grace: Duration,
     pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
     pub init_timeout: Duration,
     /// `AWS_ENDPOINT_URL_LAMBDA` for functions: this server's own address.
     pub self_endpoint: Option<String>,
@@ -78,6 +79,7 @@ pub(crate) struct PoolContextParts {
     pub tracker: TaskTracker,
     pub shutdown_grace: Duration,
     pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
     pub init_timeout: Duration,
     pub self_endpoint: Option<String>,
     pub admission: Arc<Admission>,
@@ -101,6 +103,7 @@ impl PoolContext {
             tracker: p.tracker,
             shutdown_grace: p.shutdown_grace,
             idle_timeout: p.idle_timeout,
+            max_lifetime: p.max_lifetime,
             init_timeout: p.init_timeout,
             self_endpoint: p.self_endpoint,
             admission: p.admission,
@@ -493,7 +496,11 @@ impl Pool {
         let surplus = env.is_provisioned()
             && self.provisioned_ready.load(Ordering::Acquire)
                 > self.provisioned_target.load(Ordering::Acquire);
-        if self.retired.load(Ordering::Acquire) || env.is_retired() || surplus {
+        // Provisioned environments are kept for as long as their configuration stands.
+        let expired = !env.is_provisioned()
+            && self.ctx.clock_ms().saturating_sub(env.created_at())
+                >= self.ctx.max_lifetime.as_millis() as u64;
+        if self.retired.load(Ordering::Acquire) || env.is_retired() || surplus || expired {
             self.retire_env(&env);
             return;
         }

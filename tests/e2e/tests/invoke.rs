@@ -573,6 +573,43 @@ async fn concurrent_invokes_run_in_separate_environments() {
 }
 
 #[tokio::test]
+async fn an_environment_past_its_lifetime_is_replaced_when_its_invocation_ends() {
+    // A lifetime of zero: every environment is too old by the time its invocation ends.
+    let server = TestServer::start_with(invokd_e2e::Options {
+        configure: Box::new(|c| c.max_lifetime = Duration::ZERO),
+        ..Default::default()
+    })
+    .await;
+    function("short-lived").deploy(&server).await;
+    let mut pids = Vec::new();
+    for _ in 0..3 {
+        let out = server
+            .client
+            .invoke()
+            .function_name("short-lived")
+            .payload(Blob::new(br#"{"context":true}"#.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.function_error(), None, "{}", body(&out));
+        pids.push(json(&body(&out))["pid"].as_u64().unwrap());
+    }
+    assert!(
+        pids[0] != pids[1] && pids[1] != pids[2] && pids[0] != pids[2],
+        "each invoke had a fresh environment: {pids:?}"
+    );
+    // The retired environments' processes go.
+    let exe = invokd_e2e::fixture_binary();
+    eventually(Duration::from_secs(10), "retired processes to exit", || {
+        pids[..2]
+            .iter()
+            .all(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).map_or(true, |p| p != exe))
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_steady_load_reuses_as_many_environments_as_it_keeps_busy() {
     // Four callers invoking back to back keep at most four environments busy; an environment
     // that has answered is handed to the next caller as soon as its runtime polls again rather
