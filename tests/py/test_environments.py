@@ -81,3 +81,19 @@ def test_a_busy_environment_is_replaced_after_the_max_lifetime(server_factory):
 
     first = stream()
     eventually(lambda: stream() != first, timeout=15, what="a new environment once the first is a second old")
+
+
+def test_function_processes_die_with_a_killed_server(server_factory):
+    # The parent-death signal is armed before the runtime runs: even SIGKILL of invokd, which
+    # leaves it no chance to clean up, takes every environment's process with it.
+    server = server_factory()
+    module = f"orphan_{uuid.uuid4().hex}"
+    name = server.create_function(unique_name("orphan"), package=python_package(module=module),
+                                  handler=f"{module}.echo")["FunctionName"]
+    server.lambda_client.invoke(FunctionName=name, Payload=b"{}")
+    assert processes_with(module), "the environment should be warm right after an invocation"
+
+    server.kill()
+
+    eventually(lambda: not processes_with(module), timeout=10, what=f"the {module} runtime to die with invokd")
+
