@@ -7,7 +7,7 @@ use invokd_model::{
     Architecture, CodeRef, Function, FunctionConfig, FunctionName, LoggingConfig, Runtime,
     TracingMode, VersionId, VersionRecord,
 };
-use invokd_store::{CodeStore, Store};
+use invokd_store::{CodeStore, DeadLetter, NewEvent, Progress, Store};
 
 fn function(name: &str) -> Function {
     let config = FunctionConfig {
@@ -149,4 +149,97 @@ fn code_is_content_addressed() {
     assert_eq!(code.read(&a.sha256_hex).unwrap(), b"package");
     let expected: CodeRef = CodeStore::digest(b"package");
     assert_eq!(a.sha256, expected.sha256);
+}
+
+fn new_event(request_id: &str, at_ms: i64) -> NewEvent {
+    NewEvent {
+        request_id: request_id.into(),
+        function_name: "f".into(),
+        qualifier: None,
+        payload: b"{}".to_vec(),
+        trace_header: None,
+        tenant_id: None,
+        enqueued_at_ms: at_ms,
+    }
+}
+
+#[tokio::test]
+async fn progress_of_many_events_is_recorded_in_one_batch() {
+    let (_dir, store) = sqlite().await;
+    let events: Vec<NewEvent> = (0..3)
+        .map(|i| new_event(&format!("r{i}"), 1_000 + i))
+        .collect();
+    store.enqueue_events(&events).await.unwrap();
+    let leased = store.lease_due_events(2_000, 10, 60_000).await.unwrap();
+    let ids: Vec<i64> = leased.iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 3);
+    let dead = DeadLetter {
+        id: 0,
+        request_id: "r0".into(),
+        function_name: "f".into(),
+        qualifier: None,
+        payload: b"{}".to_vec(),
+        target: "arn:aws:sqs:us-east-1:000000000000:dlq".into(),
+        message: "record".into(),
+        attributes: None,
+        error: "unreachable".into(),
+        failed_at_ms: 2_000,
+    };
+    store
+        .record_progress(&[
+            Progress::Finished {
+                id: ids[0],
+                dead_letters: vec![dead],
+            },
+            Progress::Rescheduled {
+                id: ids[1],
+                due_at_ms: 90_000,
+                attempts: 2,
+                system_retries: 1,
+                last_error: "Unhandled".into(),
+            },
+            Progress::Finished {
+                id: ids[2],
+                dead_letters: Vec::new(),
+            },
+        ])
+        .await
+        .unwrap();
+
+    let left = store.list_events(None, 10).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let e = &left[0];
+    assert_eq!(
+        (
+            e.request_id.as_str(),
+            e.due_at_ms,
+            e.attempts,
+            e.system_retries,
+            e.leased
+        ),
+        ("r1", 90_000, 2, 1, false)
+    );
+    assert_eq!(e.last_error.as_deref(), Some("Unhandled"));
+    let dead = store.list_dead_letters(None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].request_id.as_str(), dead[0].error.as_str()),
+        ("r0", "unreachable")
+    );
+    // Not due again before its time; then leased again.
+    assert!(
+        store
+            .lease_due_events(89_999, 10, 200_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .lease_due_events(90_000, 10, 200_000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
