@@ -396,10 +396,9 @@ impl Engine {
                 StartError::Launch(e) => {
                     Start::Failed(Ending::InvalidEntrypoint(e.to_string()), begun.elapsed())
                 }
-                StartError::Spawn(e) => Start::Failed(
-                    Ending::InvalidEntrypoint(format!("fork/exec: {e}")),
-                    begun.elapsed(),
-                ),
+                StartError::Spawn(e) => {
+                    Start::Failed(Ending::InvalidEntrypoint(e), begun.elapsed())
+                }
                 StartError::Unpack(e) => {
                     Start::Refused(Error::Internal(format!("unpacking the package: {e}")))
                 }

@@ -111,14 +111,15 @@ impl Process {
             .as_ref()
             .and_then(|l| l.procs.as_ref())
             .map(AsRawFd::as_raw_fd);
-        prepare_child(&mut cmd, procs);
+        let exec = Exec::new(spec)?;
+        prepare_child(&mut cmd, procs, exec);
         let child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
                 if let Some(l) = limit {
                     l.abandon();
                 }
-                return Err(e);
+                return Err(spawn_error(&spec.program, &e));
             }
         };
         // `cmd` (and with it our copies of the pipe's write end) is dropped at the end of this
@@ -252,11 +253,17 @@ fn unique_group_name(base: &str) -> String {
 /// (so no function process outlives the server, even after `kill -9`; the signal follows the
 /// spawning *thread*, and environments are spawned from the runtime's worker threads, which live
 /// as long as the server), and it joins its memory cgroup by writing `0` to `cgroup_procs`.
+///
+/// It then executes a program given by path itself, with `execve`: the standard library would use
+/// `execvp`, which hands a file the kernel cannot run (a script without `#!`, another
+/// architecture's binary) to `/bin/sh`, where AWS reports `exec format error`.
 #[allow(unsafe_code)]
-fn prepare_child(cmd: &mut Command, cgroup_procs: Option<std::os::fd::RawFd>) {
+fn prepare_child(cmd: &mut Command, cgroup_procs: Option<std::os::fd::RawFd>, exec: Option<Exec>) {
     // SAFETY: the closure runs in the forked child before exec and only makes the system calls
-    // prctl(2) and write(2), both async-signal-safe, on a descriptor the parent keeps open until
-    // `spawn` returns; it allocates nothing and touches no memory shared with the parent.
+    // prctl(2), write(2) and execve(2), all async-signal-safe, on a descriptor the parent keeps
+    // open until `spawn` returns and on strings and pointer arrays built before the fork; it
+    // allocates nothing and touches no memory shared with the parent. (The standard library sets
+    // the child's `environ` only after the closure, so the environment is passed explicitly.)
     unsafe {
         cmd.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
@@ -264,7 +271,86 @@ fn prepare_child(cmd: &mut Command, cgroup_procs: Option<std::os::fd::RawFd>) {
                 let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
                 nix::unistd::write(fd, b"0").map_err(io::Error::from)?;
             }
+            if let Some(exec) = &exec {
+                nix::libc::execve(
+                    exec.path.as_ptr(),
+                    exec.argv_ptrs.as_ptr(),
+                    exec.envp_ptrs.as_ptr(),
+                );
+                // Only returns on failure; the standard library reports this error to `spawn`.
+                return Err(io::Error::last_os_error());
+            }
             Ok(())
         });
     }
+}
+
+/// A program's path, argument vector and environment as `execve` takes them, built before the
+/// fork.
+struct Exec {
+    path: std::ffi::CString,
+    /// Own what the pointer arrays point to.
+    _argv: Vec<std::ffi::CString>,
+    _envp: Vec<std::ffi::CString>,
+    /// NULL-terminated.
+    argv_ptrs: Vec<*const nix::libc::c_char>,
+    envp_ptrs: Vec<*const nix::libc::c_char>,
+}
+
+// SAFETY: the pointers point into `_argv` and `_envp`, which move with them and are never
+// mutated.
+#[allow(unsafe_code)]
+unsafe impl Send for Exec {}
+#[allow(unsafe_code)]
+unsafe impl Sync for Exec {}
+
+impl Exec {
+    /// `None` for a bare name, which is searched in `PATH` by the standard library.
+    fn new(spec: &SpawnSpec) -> io::Result<Option<Exec>> {
+        use std::os::unix::ffi::OsStrExt as _;
+        let bytes = spec.program.as_os_str().as_bytes();
+        if !bytes.contains(&b'/') {
+            return Ok(None);
+        }
+        let c = |s: &[u8]| {
+            std::ffi::CString::new(s).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, "an argument holds a NUL byte")
+            })
+        };
+        let path = c(bytes)?;
+        let argv = std::iter::once(Ok(path.clone()))
+            .chain(spec.args.iter().map(|a| c(a.as_bytes())))
+            .collect::<io::Result<Vec<_>>>()?;
+        // As `Command::envs` does: a name given twice takes its last value.
+        let env: std::collections::BTreeMap<&str, &str> = spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let envp = env
+            .iter()
+            .map(|(k, v)| c(format!("{k}={v}").as_bytes()))
+            .collect::<io::Result<Vec<_>>>()?;
+        let pointers = |strings: &[std::ffi::CString]| {
+            let mut p: Vec<_> = strings.iter().map(|s| s.as_ptr()).collect();
+            p.push(std::ptr::null());
+            p
+        };
+        Ok(Some(Exec {
+            path,
+            argv_ptrs: pointers(&argv),
+            envp_ptrs: pointers(&envp),
+            _argv: argv,
+            _envp: envp,
+        }))
+    }
+}
+
+/// A failed start, worded as AWS words it (Go's `fork/exec <path>: <errno text>`).
+fn spawn_error(program: &std::path::Path, e: &io::Error) -> io::Error {
+    let why = match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_lowercase(),
+        None => e.to_string(),
+    };
+    io::Error::new(e.kind(), format!("fork/exec {}: {why}", program.display()))
 }

@@ -23,7 +23,7 @@ async fn request_response_returns_the_body_verbatim_with_the_executed_version() 
     let out = invoke(&server, "echo", payload).await;
     assert_eq!(out.status_code(), 200);
     assert_eq!(out.executed_version(), Some("$LATEST"));
-    assert_eq!(out.function_error(), None);
+    assert_eq!(out.function_error(), None, "{}", body(&out));
     assert_eq!(out.log_result(), None);
     assert_eq!(body(&out), payload);
     server.stop().await;
@@ -388,6 +388,33 @@ async fn an_init_that_hangs_is_retried_within_the_invoke_and_times_out() {
     let v = json(&body(&out));
     assert_eq!(out.function_error(), Some("Unhandled"));
     assert_eq!(v["errorType"], "Sandbox.Timedout");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bootstrap_the_kernel_cannot_run_is_an_invalid_entrypoint() {
+    // Executable, but neither a binary for this machine nor a `#!` script: exec fails, and it
+    // is not handed to /bin/sh.
+    let server = TestServer::start().await;
+    function("noexec")
+        .package(invokd_e2e::zip(&[(
+            "bootstrap",
+            b"echo this would run under sh\n",
+            0o755,
+        )]))
+        .deploy(&server)
+        .await;
+    let out = invoke(&server, "noexec", "{}").await;
+    let v = json(&body(&out));
+    assert_eq!(out.function_error(), Some("Unhandled"));
+    assert_eq!(v["errorType"], "Runtime.InvalidEntrypoint", "{v}");
+    let message = v["errorMessage"].as_str().unwrap();
+    assert!(
+        message.starts_with("RequestId: ")
+            && message.contains("Error: fork/exec ")
+            && message.ends_with("/bootstrap: exec format error"),
+        "{message}"
+    );
     server.stop().await;
 }
 
