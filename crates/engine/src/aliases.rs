@@ -165,8 +165,7 @@ impl Engine {
         let scope = self.scope();
         self.inner
             .registry
-            .get(&r.name)
-            .map(|e| e.function.clone())
+            .function(&r.name)
             .ok_or_else(|| Error::FunctionNotFound(scope.function_arn(&r.name)))
     }
 }

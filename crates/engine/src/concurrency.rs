@@ -40,8 +40,7 @@ impl Engine {
         let scope = self.scope();
         self.inner
             .registry
-            .get(&r.name)
-            .map(|e| e.function.clone())
+            .function(&r.name)
             .ok_or_else(|| Error::FunctionNotFound(scope.qualified_arn(&r.name, "$LATEST")))
     }
 
@@ -120,8 +119,7 @@ impl Engine {
         let f = self
             .inner
             .registry
-            .get(&r.name)
-            .map(|e| e.function.clone())
+            .function(&r.name)
             .ok_or_else(|| missing(&parsed))?;
         let version = Self::resolve_qualifier(&f, &parsed).ok_or_else(|| missing(&parsed))?;
         Ok((f, version))
@@ -285,8 +283,7 @@ impl Engine {
         let f = self
             .inner
             .registry
-            .get(&r.name)
-            .map(|e| e.function.clone())
+            .function(&r.name)
             .ok_or_else(|| Error::FunctionNotFound(scope.function_arn(&r.name)))?;
         let views = f
             .provisioned

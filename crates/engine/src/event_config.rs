@@ -33,8 +33,7 @@ impl Engine {
         let f = self
             .inner
             .registry
-            .get(&r.name)
-            .map(|e| e.function.clone())
+            .function(&r.name)
             .ok_or_else(|| Error::FunctionNotFoundAs(NO_FUNCTION.into()))?;
         if Self::resolve_qualifier(&f, &Qualifier::interpret(&q)).is_none() {
             return Err(Error::FunctionNotFoundAs(NO_FUNCTION.into()));
@@ -153,7 +152,7 @@ impl Engine {
     ) -> Result<EventConfigView> {
         let q = Self::effective_qualifier(r, qualifier)?.unwrap_or_else(|| "$LATEST".into());
         self.check_scope(r)?;
-        let f = self.inner.registry.get(&r.name).map(|e| e.function.clone());
+        let f = self.inner.registry.function(&r.name);
         let config = f
             .and_then(|f| f.event_invoke_configs.get(&q).cloned())
             .ok_or_else(|| self.missing_config(r, &q))?;
@@ -194,8 +193,7 @@ impl Engine {
         let f = self
             .inner
             .registry
-            .get(&r.name)
-            .map(|e| e.function.clone())
+            .function(&r.name)
             .ok_or_else(|| Error::FunctionNotFoundAs(NO_FUNCTION.into()))?;
         let views = f
             .event_invoke_configs

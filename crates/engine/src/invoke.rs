@@ -93,15 +93,8 @@ impl Engine {
                 if is_recursive_loop(&target.entry.function, lineage) {
                     return Err(Error::RecursiveInvocation);
                 }
-                let call = SyncCall {
-                    request_id: uuid(),
-                    trace_header: trace,
-                    client_context,
-                    tenant_id: req.tenant_id,
-                    tail: req.log_type == LogType::Tail,
-                    payload: req.payload,
-                };
-                self.run_sync(target, call).await
+                self.run_sync(target, SyncCall::of(req, trace, client_context))
+                    .await
             }
         }
     }
@@ -120,15 +113,7 @@ impl Engine {
         if is_recursive_loop(&target.entry.function, lineage) {
             return Err(Error::RecursiveInvocation);
         }
-        let call = SyncCall {
-            request_id: uuid(),
-            trace_header: trace,
-            client_context,
-            tenant_id: req.tenant_id,
-            tail: req.log_type == LogType::Tail,
-            payload: req.payload,
-        };
-        self.run_streaming(target, call)
+        self.run_streaming(target, SyncCall::of(req, trace, client_context))
             .await
             .map(StreamOutcome::Streaming)
     }
@@ -460,6 +445,20 @@ pub(crate) struct SyncCall {
     pub client_context: Option<String>,
     pub tenant_id: Option<String>,
     pub tail: bool,
+}
+
+impl SyncCall {
+    /// A caller's request, run under a new request id.
+    fn of(req: InvokeRequest, trace_header: String, client_context: Option<String>) -> SyncCall {
+        SyncCall {
+            request_id: uuid(),
+            trace_header,
+            client_context,
+            tenant_id: req.tenant_id,
+            tail: req.log_type == LogType::Tail,
+            payload: req.payload,
+        }
+    }
 }
 
 /// Kills the runtime of `env` and waits until it is gone.

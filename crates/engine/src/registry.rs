@@ -80,6 +80,11 @@ impl Registry {
         self.map.read().expect("registry lock").get(name).cloned()
     }
 
+    /// The current snapshot of a function's document.
+    pub fn function(&self, name: &str) -> Option<Arc<Function>> {
+        self.get(name).map(|e| e.function.clone())
+    }
+
     pub fn put(&self, entry: FunctionEntry) -> Arc<FunctionEntry> {
         let entry = Arc::new(entry);
         self.map

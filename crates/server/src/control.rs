@@ -58,9 +58,7 @@ pub async fn get_function(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let q = query(&uri);
-    let (function, qualifier) =
-        function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
+    let (function, qualifier) = extract::qualified_function(&name, &uri)?;
     let view = app.engine.get_function(&function, qualifier.as_deref())?;
     let host = extract::header(&headers, "host")
         .map(str::to_owned)
@@ -93,9 +91,7 @@ pub async fn get_function_configuration(
     Path(name): Path<String>,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let q = query(&uri);
-    let (function, qualifier) =
-        function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
+    let (function, qualifier) = extract::qualified_function(&name, &uri)?;
     let view = app.engine.get_function(&function, qualifier.as_deref())?;
     Ok(Json(configuration(&app, &view, View::Detail)).into_response())
 }
@@ -134,9 +130,7 @@ pub async fn delete_function(
     Path(name): Path<String>,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let q = query(&uri);
-    let (function, qualifier) =
-        function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
+    let (function, qualifier) = extract::qualified_function(&name, &uri)?;
     app.engine
         .delete_function(&function, qualifier.as_deref())
         .await?;
@@ -446,9 +440,7 @@ pub async fn get_event_invoke_config(
     Path(name): Path<String>,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let q = query(&uri);
-    let (function, qualifier) =
-        function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
+    let (function, qualifier) = extract::qualified_function(&name, &uri)?;
     let view = app
         .engine
         .get_event_invoke_config(&function, qualifier.as_deref())?;
@@ -460,9 +452,7 @@ pub async fn delete_event_invoke_config(
     Path(name): Path<String>,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let q = query(&uri);
-    let (function, qualifier) =
-        function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
+    let (function, qualifier) = extract::qualified_function(&name, &uri)?;
     app.engine
         .delete_event_invoke_config(&function, qualifier.as_deref())
         .await?;
@@ -548,24 +538,11 @@ pub async fn put_function_concurrency(
     let req: invokd_wire::concurrency::ReservedConcurrency =
         extract::json(&headers, body, CONTROL_LIMIT, "PutFunctionConcurrency").await?;
     let (function, _) = function_and_qualifier(&name, None, NameShape::Plain)?;
-    let n = match req.reserved_concurrent_executions {
-        None => {
-            return Err(ApiError::Wire(invokd_wire::Error::Validation(
-                FieldViolation::null("reservedConcurrentExecutions").into(),
-            )));
-        }
-        Some(n) if n < 0 => {
-            return Err(ApiError::Wire(invokd_wire::Error::Validation(
-                FieldViolation::new(
-                    "reservedConcurrentExecutions",
-                    n.to_string(),
-                    Constraint::MinValue(0),
-                )
-                .into(),
-            )));
-        }
-        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
-    };
+    let n = concurrency_count(
+        "reservedConcurrentExecutions",
+        req.reserved_concurrent_executions,
+        0,
+    )?;
     let n = app.engine.put_function_concurrency(&function, n).await?;
     Ok(Json(reserved_json(Some(n))).into_response())
 }
@@ -646,24 +623,11 @@ pub async fn put_provisioned_concurrency(
     .await?;
     let q = query(&uri);
     let qualifier = provisioned_qualifier(&q)?;
-    let n = match req.provisioned_concurrent_executions {
-        None => {
-            return Err(ApiError::Wire(invokd_wire::Error::Validation(
-                FieldViolation::null("provisionedConcurrentExecutions").into(),
-            )));
-        }
-        Some(n) if n < 1 => {
-            return Err(ApiError::Wire(invokd_wire::Error::Validation(
-                FieldViolation::new(
-                    "provisionedConcurrentExecutions",
-                    n.to_string(),
-                    Constraint::MinValue(1),
-                )
-                .into(),
-            )));
-        }
-        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
-    };
+    let n = concurrency_count(
+        "provisionedConcurrentExecutions",
+        req.provisioned_concurrent_executions,
+        1,
+    )?;
     let (function, _) = function_and_qualifier(&name, None, NameShape::Plain)?;
     let view = app
         .engine
@@ -764,4 +728,16 @@ pub async fn get_recursion_config(
         recursive_loop: Some(value.as_str().to_owned()),
     })
     .into_response())
+}
+
+/// A required count of environments of at least `min`, with AWS's validation errors.
+fn concurrency_count(field: &str, value: Option<i64>, min: i64) -> Result<u32, ApiError> {
+    let violation = match value {
+        None => FieldViolation::null(field),
+        Some(n) if n < min => FieldViolation::new(field, n.to_string(), Constraint::MinValue(min)),
+        Some(n) => return Ok(u32::try_from(n).unwrap_or(u32::MAX)),
+    };
+    Err(ApiError::Wire(invokd_wire::Error::Validation(
+        violation.into(),
+    )))
 }

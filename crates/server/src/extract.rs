@@ -54,6 +54,19 @@ pub fn param<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
+/// The function a per-function operation's path names, with its `?Qualifier=`.
+pub fn qualified_function(
+    name: &str,
+    uri: &http::Uri,
+) -> Result<(invokd_model::FunctionRef, Option<String>), ApiError> {
+    let q = query(uri);
+    Ok(invokd_wire::invoke::function_and_qualifier(
+        name,
+        param(&q, "Qualifier"),
+        invokd_model::NameShape::Namespaced,
+    )?)
+}
+
 /// A header's value as text (invalid UTF-8 reads as absent).
 pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())

@@ -76,9 +76,7 @@ pub async fn get_policy(
     Path(name): Path<String>,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let q = query(&uri);
-    let (function, qualifier) =
-        function_and_qualifier(&name, param(&q, "Qualifier"), NameShape::Namespaced)?;
+    let (function, qualifier) = extract::qualified_function(&name, &uri)?;
     let view = app.engine.get_policy(&function, qualifier.as_deref())?;
     Ok(Json(GetPolicyResponse {
         policy: render_policy(&view.statements),
