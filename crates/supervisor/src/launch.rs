@@ -108,14 +108,23 @@ impl Launcher {
         let result = self
             .python_check
             .get_or_init(|| async move {
-                let out = tokio::time::timeout(
-                    Duration::from_secs(30),
+                let child = {
+                    let _fork = crate::forks::forking();
                     tokio::process::Command::new(&python)
                         .args(["-c", "import awslambdaric"])
                         .stdin(std::process::Stdio::null())
-                        .output(),
-                )
-                .await;
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::piped())
+                        .kill_on_drop(true)
+                        .spawn()
+                };
+                let out = match child {
+                    Ok(child) => {
+                        tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+                            .await
+                    }
+                    Err(e) => Ok(Err(e)),
+                };
                 match out {
                     Ok(Ok(o)) if o.status.success() => Ok(()),
                     Ok(Ok(o)) => Err(String::from_utf8_lossy(&o.stderr)

@@ -10,6 +10,7 @@
 //! outlives invokd even if invokd itself is killed.
 
 pub mod cgroup;
+mod forks;
 pub mod launch;
 pub mod process;
 pub mod unpack;

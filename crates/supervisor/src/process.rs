@@ -113,7 +113,11 @@ impl Process {
             .map(AsRawFd::as_raw_fd);
         let exec = Exec::new(spec)?;
         prepare_child(&mut cmd, procs, exec);
-        let child = match cmd.spawn() {
+        let spawned = {
+            let _fork = crate::forks::forking();
+            cmd.spawn()
+        };
+        let child = match spawned {
             Ok(c) => c,
             Err(e) => {
                 if let Some(l) = limit {

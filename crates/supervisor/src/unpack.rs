@@ -135,8 +135,11 @@ fn unpack_into(zip_path: &Path, dest: &Path) -> Result<(), ZipError> {
             fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
             dirs.push(parent.to_path_buf());
         }
-        let mut out = File::create(&path).map_err(|e| io_err(&path, e))?;
-        io::copy(&mut entry, &mut out).map_err(|e| io_err(&path, e))?;
+        {
+            let _no_fork = crate::forks::writing();
+            let mut out = File::create(&path).map_err(|e| io_err(&path, e))?;
+            io::copy(&mut entry, &mut out).map_err(|e| io_err(&path, e))?;
+        }
         // Keep the execute bits the package carries (a `bootstrap` must stay executable);
         // packages built without Unix modes get AWS's default 0644, or 0755 for `bootstrap`.
         let default = if rel.as_os_str() == "bootstrap" {
