@@ -1,5 +1,6 @@
-//! Packages unpacked on some threads while environments start on others: every freshly unpacked
-//! `bootstrap` runs (no "text file busy" from a descriptor a concurrent fork inherited).
+//! Starting runtime processes: every freshly unpacked `bootstrap` runs even while packages are
+//! unpacked on other threads (no "text file busy" from a descriptor a concurrent fork inherited),
+//! and a function runs under the scheduling policy invokd gives it.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -63,4 +64,21 @@ async fn a_package_unpacked_while_others_start_always_executes() {
     }
     invokd_supervisor::cgroup::remove_base(&limiter);
     invokd_supervisor::unpack::make_writable_and_remove(dir.path()).expect("clean up");
+}
+
+#[tokio::test]
+async fn a_function_runs_as_a_batch_process() {
+    const SCHED_BATCH: i32 = 3;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = SpawnSpec {
+        program: "/bin/sh".into(),
+        // Field 41 of /proc/PID/stat is the scheduling policy.
+        args: vec!["-c".into(), "exit $(cut -d' ' -f41 /proc/$$/stat)".into()],
+        cwd: dir.path().to_owned(),
+        env: Vec::new(),
+        memory_limit: None,
+        name: "policy".into(),
+    };
+    let mut process = Process::spawn(&spec, &MemoryLimiter::Watchdog).expect("starts");
+    assert_eq!(process.wait().await, ExitReason::Exited(SCHED_BATCH));
 }
