@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from pathlib import Path
 
 from helpers import decode_log_result, eventually, processes_with, python_package, unique_name
 
@@ -93,7 +94,43 @@ def test_function_processes_die_with_a_killed_server(server_factory):
     server.lambda_client.invoke(FunctionName=name, Payload=b"{}")
     assert processes_with(module), "the environment should be warm right after an invocation"
 
+    helpers = spare_processes_of(server.proc.pid)
+
     server.kill()
 
     eventually(lambda: not processes_with(module), timeout=10, what=f"the {module} runtime to die with invokd")
+    eventually(lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers), timeout=10,
+               what="the spare processes to die with invokd")
+
+
+def spare_processes_of(server_pid: int) -> list[int]:
+    """The server's spare processes: its children waiting as `invokd __exec-helper`."""
+    return [pid for pid in processes_with("__exec-helper")
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(server_pid)]
+
+
+def in_invokd_cgroup(pid: int) -> bool:
+    return "/invokd-" in Path(f"/proc/{pid}/cgroup").read_text()
+
+
+def test_a_cold_start_uses_a_spare_process_unless_spares_are_off(server_factory):
+    # A spare has already joined a memory cgroup (the slow part of a cold start) and becomes the
+    # runtime in place; with --spare-processes 0 every runtime is started on demand.
+    for spares in ("1", "0"):
+        server = server_factory("--spare-processes", spares)
+        module = f"spare_{uuid.uuid4().hex}"
+        name = server.create_function(unique_name("spare"), package=python_package(module=module),
+                                      handler=f"{module}.echo")["FunctionName"]
+        if spares == "0":
+            server.lambda_client.invoke(FunctionName=name, Payload=b"{}")
+            assert spare_processes_of(server.proc.pid) == []
+            continue
+        eventually(lambda: len(spare_processes_of(server.proc.pid)) == 1, timeout=10, what="a spare process")
+        [spare] = spare_processes_of(server.proc.pid)
+        if not in_invokd_cgroup(spare):
+            continue  # no writable memory cgroups here: spares are not used
+        server.lambda_client.invoke(FunctionName=name, Payload=b"{}")
+        assert processes_with(module) == [spare], "the runtime is the former spare process"
+        eventually(lambda: len(spare_processes_of(server.proc.pid)) == 1, timeout=10, what="a new spare")
+        assert spare_processes_of(server.proc.pid) != [spare]
 

@@ -41,6 +41,11 @@ pub struct ServeArgs {
     /// Seconds a runtime may take to initialise [default: 10].
     #[arg(long, env = "INVOKD_INIT_TIMEOUT")]
     init_timeout: Option<u64>,
+    /// Processes kept started ahead of need, already inside a memory cgroup, so that a cold
+    /// start does not wait for the kernel to move a process into one; 0 starts every process on
+    /// demand [default: 1].
+    #[arg(long, env = "INVOKD_SPARE_PROCESSES")]
+    spare_processes: Option<usize>,
     /// Total MemorySize (MB) of environments that may exist at once [default: 3/4 of RAM].
     #[arg(long, env = "INVOKD_MEMORY_BUDGET_MB")]
     memory_budget_mb: Option<u32>,
@@ -94,6 +99,7 @@ struct FileConfig {
     idle_timeout: Option<u64>,
     max_environment_lifetime: Option<u64>,
     init_timeout: Option<u64>,
+    spare_processes: Option<usize>,
     memory_budget_mb: Option<u32>,
     account_concurrency: Option<u32>,
     min_unreserved_concurrency: Option<u32>,
@@ -200,12 +206,6 @@ impl Config {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(".invokd"));
-        std::fs::create_dir_all(&data_dir).with_context(|| {
-            format!(
-                "invalid configuration: cannot create data directory {}",
-                data_dir.display()
-            )
-        })?;
         let mut engine = EngineConfig::new(Scope::new(region, account_id), data_dir);
         if let Some(p) = args.python.or(file.python) {
             engine.python = p.into_os_string();
@@ -231,6 +231,14 @@ impl Config {
             }
             engine.init_timeout = Duration::from_secs(s);
         }
+        if let Some(n) = args.spare_processes.or(file.spare_processes) {
+            if n > 64 {
+                bail!("invalid configuration: spare processes must be at most 64");
+            }
+            engine.spare_processes = n;
+        }
+        // Spares execute this very binary as their exec helper.
+        engine.exec_helper = std::env::current_exe().ok();
         if let Some(mb) = args.memory_budget_mb.or(file.memory_budget_mb) {
             if mb < 128 {
                 bail!(
@@ -296,6 +304,13 @@ impl Config {
             .or(file.shutdown_timeout)
             .unwrap_or(30);
         let shutdown_timeout = Duration::from_secs(timeout);
+        // Last: a refused configuration leaves nothing behind.
+        std::fs::create_dir_all(&engine.data_dir).with_context(|| {
+            format!(
+                "invalid configuration: cannot create data directory {}",
+                engine.data_dir.display()
+            )
+        })?;
         Ok(Config {
             listen,
             engine,

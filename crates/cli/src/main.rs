@@ -34,6 +34,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A spare process waiting to become a function's runtime: nothing else of invokd runs in it.
+    if std::env::args_os().nth(1).as_deref() == Some(invokd_engine::EXEC_HELPER_ARG.as_ref()) {
+        invokd_engine::exec_helper_main();
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

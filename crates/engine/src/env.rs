@@ -244,7 +244,7 @@ impl EnvTask {
                         // Initialising before the process exists: a fast runtime may poll
                         // before `spawn` has even returned.
                         self.env.rendezvous.begin_init(ready);
-                        match self.spawn() {
+                        match self.spawn().await {
                             Ok(p) => {
                                 output = Some(p.output());
                                 let mut view = self.env.process.lock().expect("env lock");
@@ -303,7 +303,7 @@ impl EnvTask {
         self.env.log.flush();
     }
 
-    fn spawn(&self) -> Result<Process, StartError> {
+    async fn spawn(&self) -> Result<Process, StartError> {
         let launch: &Launch = self.prepared.launch.as_ref().map_err(Clone::clone)?;
         let env = crate::pool::lambda_environment(
             &self.ctx,
@@ -321,8 +321,11 @@ impl EnvTask {
             memory_limit: Some(u64::from(record.config.memory_size) << 20),
             name: format!("env-{}", self.env.id),
         };
-        let p = Process::spawn(&spec, &self.ctx.limiter)
-            .map_err(|e| StartError::Spawn(e.to_string()))?;
+        let p = match &self.ctx.spares {
+            Some(spares) => spares.spawn(&spec, &self.ctx.limiter).await,
+            None => Process::spawn(&spec, &self.ctx.limiter),
+        }
+        .map_err(|e| StartError::Spawn(e.to_string()))?;
         self.env.log.append(
             format!(
                 "INIT_START Runtime Version: {runtime}.invokd\tRuntime Version ARN: arn:{}:lambda:{}::runtime:invokd-{runtime}\n",

@@ -42,7 +42,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use invokd_model::Scope;
 use invokd_store::{CodeStore, Store};
-use invokd_supervisor::{CodeDirs, Launcher, MemoryLimiter};
+use invokd_supervisor::{CodeDirs, Launcher, MemoryLimiter, Spares};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -53,6 +53,10 @@ pub use concurrency::ProvisionedView;
 pub use error::{Error, Result, ThrottleReason};
 pub use event_config::EventConfigView;
 pub use functions::{AccountSettings, VersionView};
+/// What the `invokd` binary runs as a spare process's exec helper.
+pub use invokd_supervisor::spare::{
+    HELPER_ARG as EXEC_HELPER_ARG, helper_main as exec_helper_main,
+};
 pub use logs::LogLimits;
 pub use outbound::{NoOutbound, Outbound, OutboundMessage};
 pub use permissions::{PolicyTarget, PolicyView};
@@ -166,6 +170,11 @@ pub struct EngineConfig {
     pub self_endpoint: Option<String>,
     /// Asynchronous invocation tuning.
     pub async_config: AsyncConfig,
+    /// The `invokd` binary, which spare processes execute as the exec helper
+    /// ([`invokd_supervisor::spare`]); `None` starts every process on demand.
+    pub exec_helper: Option<PathBuf>,
+    /// Spare processes kept ready (each already in its memory cgroup) to cut cold starts.
+    pub spare_processes: usize,
 }
 
 impl EngineConfig {
@@ -186,6 +195,8 @@ impl EngineConfig {
             log_limits: LogLimits::default(),
             self_endpoint: None,
             async_config: AsyncConfig::default(),
+            exec_helper: None,
+            spare_processes: 1,
         }
     }
 }
@@ -244,6 +255,10 @@ impl Engine {
         std::fs::create_dir_all(&sandboxes_dir).map_err(|e| io("creating", &sandboxes_dir, e))?;
         let limiter = MemoryLimiter::detect(&cgroup_tag());
         tracing::info!(memory_limits = %limiter.describe(), budget_mb = config.memory_budget_mb, "execution environments");
+        let spares = config
+            .exec_helper
+            .clone()
+            .and_then(|helper| Spares::start(helper, config.spare_processes, &limiter));
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let pools = PoolContext::new(PoolContextParts {
@@ -252,6 +267,7 @@ impl Engine {
             code_store,
             code_dirs: CodeDirs::new(dir.join("code").join("unpacked")),
             limiter,
+            spares,
             runtime_api,
             sandboxes_dir,
             logs_dir: dir.join("logs"),
@@ -325,8 +341,17 @@ impl Engine {
         {
             tracing::warn!("some environments did not stop in time");
         }
+        if let Some(spares) = &self.inner.pools.spares {
+            spares.discard().await;
+        }
         invokd_supervisor::cgroup::remove_base(&self.inner.pools.limiter);
         self.inner.store.close().await;
+    }
+
+    /// Whether environments start from spare processes (an exec helper is configured, spares
+    /// are wanted, and memory limits are cgroups).
+    pub fn has_spare_processes(&self) -> bool {
+        self.inner.pools.spares.is_some()
     }
 
     /// Where the logs of `function` are kept.

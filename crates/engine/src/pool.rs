@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use invokd_model::{Function, FunctionName, Scope, VersionRecord};
 use invokd_store::CodeStore;
-use invokd_supervisor::{CodeDirs, Launch, Launcher, MemoryLimiter};
+use invokd_supervisor::{CodeDirs, Launch, Launcher, MemoryLimiter, Spares};
 use tokio::sync::{OnceCell, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -35,6 +35,7 @@ pub(crate) struct PoolContext {
     pub code_store: CodeStore,
     pub code_dirs: CodeDirs,
     pub limiter: MemoryLimiter,
+    pub spares: Option<Arc<Spares>>,
     pub runtime_api: Arc<dyn RuntimeApiServer>,
     pub sandboxes_dir: PathBuf,
     pub logs_dir: PathBuf,
@@ -70,6 +71,7 @@ pub(crate) struct PoolContextParts {
     pub code_store: CodeStore,
     pub code_dirs: CodeDirs,
     pub limiter: MemoryLimiter,
+    pub spares: Option<Arc<Spares>>,
     pub runtime_api: Arc<dyn RuntimeApiServer>,
     pub sandboxes_dir: PathBuf,
     pub logs_dir: PathBuf,
@@ -93,6 +95,7 @@ impl PoolContext {
             code_store: p.code_store,
             code_dirs: p.code_dirs,
             limiter: p.limiter,
+            spares: p.spares,
             runtime_api: p.runtime_api,
             sandboxes_dir: p.sandboxes_dir,
             logs_dir: p.logs_dir,

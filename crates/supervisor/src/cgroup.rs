@@ -66,18 +66,7 @@ impl MemoryLimiter {
             }
         };
         fs::create_dir_all(&dir)?;
-        if v2 {
-            fs::write(dir.join("memory.max"), limit_bytes.to_string())?;
-            let _ = fs::write(dir.join("memory.swap.max"), "0");
-        } else {
-            fs::write(dir.join("memory.limit_in_bytes"), limit_bytes.to_string())?;
-            // Without this the group could swap instead of hitting its limit.
-            let _ = fs::write(
-                dir.join("memory.memsw.limit_in_bytes"),
-                limit_bytes.to_string(),
-            );
-            let _ = fs::write(dir.join("memory.swappiness"), "0");
-        }
+        write_limit(&dir, v2, limit_bytes)?;
         let procs = fs::OpenOptions::new()
             .write(true)
             .open(dir.join("cgroup.procs"))?;
@@ -91,6 +80,31 @@ impl MemoryLimiter {
             procs: Some(procs.into()),
         })
     }
+}
+
+fn write_limit(dir: &Path, v2: bool, limit_bytes: u64) -> io::Result<()> {
+    if v2 {
+        fs::write(dir.join("memory.max"), limit_bytes.to_string())?;
+        let _ = fs::write(dir.join("memory.swap.max"), "0");
+    } else {
+        // v1 refuses a memory limit above the memory+swap one: lower or raise them in the order
+        // that keeps memory <= memory+swap at every step.
+        let memsw = dir.join("memory.memsw.limit_in_bytes");
+        let memory = dir.join("memory.limit_in_bytes");
+        let current = fs::read_to_string(&memory)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        if current.is_some_and(|c| limit_bytes > c) {
+            // Without the memsw limit the group could swap instead of hitting its limit.
+            let _ = fs::write(&memsw, limit_bytes.to_string());
+            fs::write(&memory, limit_bytes.to_string())?;
+        } else {
+            fs::write(&memory, limit_bytes.to_string())?;
+            let _ = fs::write(&memsw, limit_bytes.to_string());
+        }
+        let _ = fs::write(dir.join("memory.swappiness"), "0");
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
@@ -121,6 +135,20 @@ impl Prepared {
             }
         };
         MemoryGuard { kind, pid }
+    }
+
+    /// Changes the limit of a group whose process is not started yet (a spare's), and forgets
+    /// the peak usage so far (v1), which was the helper's, not the function's.
+    pub fn set_limit(&self, limit_bytes: u64) -> io::Result<()> {
+        match &self.kind {
+            PreparedKind::V2(dir) => write_limit(dir, true, limit_bytes),
+            PreparedKind::V1(dir) => {
+                write_limit(dir, false, limit_bytes)?;
+                let _ = fs::write(dir.join("memory.max_usage_in_bytes"), "0");
+                Ok(())
+            }
+            PreparedKind::Watchdog(_) => Err(io::Error::other("no group to limit")),
+        }
     }
 
     /// Removes a group whose process never started.

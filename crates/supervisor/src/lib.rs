@@ -13,9 +13,11 @@ pub mod cgroup;
 mod forks;
 pub mod launch;
 pub mod process;
+pub mod spare;
 pub mod unpack;
 
 pub use cgroup::{MemoryLimiter, MemoryProbe};
 pub use launch::{Launch, LaunchError, Launcher};
 pub use process::{ExitReason, Process, SpawnSpec};
+pub use spare::Spares;
 pub use unpack::{CodeDirs, ZipError};

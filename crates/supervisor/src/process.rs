@@ -112,7 +112,7 @@ impl Process {
             .and_then(|l| l.procs.as_ref())
             .map(AsRawFd::as_raw_fd);
         let exec = Exec::new(spec)?;
-        prepare_child(&mut cmd, procs, exec);
+        prepare_child(&mut cmd, procs, exec, None);
         let spawned = {
             let _fork = crate::forks::forking();
             cmd.spawn()
@@ -139,6 +139,22 @@ impl Process {
             exited: None,
         })
     }
+    /// A process started elsewhere (from a spare) in `group`.
+    pub(crate) fn from_started(
+        child: Child,
+        output: pipe::Receiver,
+        group: Option<crate::cgroup::Prepared>,
+    ) -> Process {
+        let pid = child.id().unwrap_or(0);
+        Process {
+            child,
+            pid,
+            output: Arc::new(output),
+            memory: group.map(|g| g.started(pid)),
+            exited: None,
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.pid
     }
@@ -272,10 +288,18 @@ const BATCH_PARAM: nix::libc::sched_param = nix::libc::sched_param { sched_prior
 /// It then executes a program given by path itself, with `execve`: the standard library would use
 /// `execvp`, which hands a file the kernel cannot run (a script without `#!`, another
 /// architecture's binary) to `/bin/sh`, where AWS reports `exec format error`.
+///
+/// `status`, when given, is placed at descriptor 3 of the child (for the exec helper).
 #[allow(unsafe_code)]
-fn prepare_child(cmd: &mut Command, cgroup_procs: Option<std::os::fd::RawFd>, exec: Option<Exec>) {
+pub(crate) fn prepare_child(
+    cmd: &mut Command,
+    cgroup_procs: Option<std::os::fd::RawFd>,
+    exec: Option<Exec>,
+    status: Option<std::os::fd::RawFd>,
+) {
     // SAFETY: the closure runs in the forked child before exec and only makes the system calls
-    // prctl(2), sched_setscheduler(2), write(2) and execve(2), all async-signal-safe, on a descriptor the parent keeps
+    // prctl(2), sched_setscheduler(2), write(2), dup2(2), fcntl(2) and execve(2), all
+    // async-signal-safe, on a descriptor the parent keeps
     // open until `spawn` returns and on strings and pointer arrays built before the fork; it
     // allocates nothing and touches no memory shared with the parent. (The standard library sets
     // the child's `environ` only after the closure, so the environment is passed explicitly.)
@@ -287,6 +311,11 @@ fn prepare_child(cmd: &mut Command, cgroup_procs: Option<std::os::fd::RawFd>, ex
             if let Some(fd) = cgroup_procs {
                 let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
                 nix::unistd::write(fd, b"0").map_err(io::Error::from)?;
+            }
+            if let Some(fd) = status
+                && (nix::libc::dup2(fd, 3) < 0 || nix::libc::fcntl(3, nix::libc::F_SETFD, 0) < 0)
+            {
+                return Err(io::Error::last_os_error());
             }
             if let Some(exec) = &exec {
                 nix::libc::execve(
@@ -304,17 +333,17 @@ fn prepare_child(cmd: &mut Command, cgroup_procs: Option<std::os::fd::RawFd>, ex
 
 /// A program's path, argument vector and environment as `execve` takes them, built before the
 /// fork.
-struct Exec {
-    path: std::ffi::CString,
-    /// Own what the pointer arrays point to.
-    _argv: Vec<std::ffi::CString>,
-    _envp: Vec<std::ffi::CString>,
+pub(crate) struct Exec {
+    pub(crate) path: std::ffi::CString,
+    /// What the pointer arrays point to.
+    pub(crate) argv: Vec<std::ffi::CString>,
+    pub(crate) envp: Vec<std::ffi::CString>,
     /// NULL-terminated.
     argv_ptrs: Vec<*const nix::libc::c_char>,
     envp_ptrs: Vec<*const nix::libc::c_char>,
 }
 
-// SAFETY: the pointers point into `_argv` and `_envp`, which move with them and are never
+// SAFETY: the pointers point into `argv` and `envp`, which move with them and are never
 // mutated.
 #[allow(unsafe_code)]
 unsafe impl Send for Exec {}
@@ -323,7 +352,7 @@ unsafe impl Sync for Exec {}
 
 impl Exec {
     /// `None` for a bare name, which is searched in `PATH` by the standard library.
-    fn new(spec: &SpawnSpec) -> io::Result<Option<Exec>> {
+    pub(crate) fn new(spec: &SpawnSpec) -> io::Result<Option<Exec>> {
         use std::os::unix::ffi::OsStrExt as _;
         let bytes = spec.program.as_os_str().as_bytes();
         if !bytes.contains(&b'/') {
@@ -357,14 +386,14 @@ impl Exec {
             path,
             argv_ptrs: pointers(&argv),
             envp_ptrs: pointers(&envp),
-            _argv: argv,
-            _envp: envp,
+            argv,
+            envp,
         }))
     }
 }
 
 /// A failed start, worded as AWS words it (Go's `fork/exec <path>: <errno text>`).
-fn spawn_error(program: &std::path::Path, e: &io::Error) -> io::Error {
+pub(crate) fn spawn_error(program: &std::path::Path, e: &io::Error) -> io::Error {
     let why = match e.raw_os_error() {
         Some(n) => nix::errno::Errno::from_raw(n).desc().to_lowercase(),
         None => e.to_string(),

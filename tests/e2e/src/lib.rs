@@ -71,6 +71,7 @@ impl TestServer {
             EngineConfig::new(Scope::new("us-east-1", "000000000000"), data_dir.path());
         config.self_endpoint = Some(endpoint.clone());
         config.shutdown_grace = Duration::from_millis(200);
+        config.exec_helper = Some(exec_helper_binary());
         if let Some(python) = std::env::var_os("INVOKD_PYTHON") {
             config.python = python;
         }
@@ -178,9 +179,19 @@ pub fn zip(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
     buf.into_inner()
 }
 
-/// Path of the built `lambda_runtime` fixture binary (next to the test executable's `deps`).
+/// Path of the built `lambda_runtime` fixture binary.
 pub fn fixture_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("CARGO_BIN_EXE_fixture-fn") {
+    built_binary("fixture-fn")
+}
+
+/// Path of the built exec helper that spare processes run.
+pub fn exec_helper_binary() -> PathBuf {
+    built_binary("exec-helper")
+}
+
+/// A binary of this package, next to the test executable's `deps`.
+fn built_binary(name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(format!("CARGO_BIN_EXE_{name}")) {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test executable path");
@@ -188,12 +199,8 @@ pub fn fixture_binary() -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .expect("target directory");
-    let bin = dir.join("fixture-fn");
-    assert!(
-        bin.is_file(),
-        "fixture binary not built at {}",
-        bin.display()
-    );
+    let bin = dir.join(name);
+    assert!(bin.is_file(), "{name} not built at {}", bin.display());
     bin
 }
 
