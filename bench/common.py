@@ -211,6 +211,13 @@ def rss_kb(pid):
     return None
 
 
+def exe(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
 def children(pid):
     """Live (non-zombie) descendants of pid."""
     kids = {}
@@ -334,7 +341,11 @@ class Invokd:
         return st, data, hs, time.perf_counter() - t0
 
     def function_pids(self):
-        return children(self.pid)
+        """Function processes: invokd's descendants, less its spare processes (`--spare-processes`),
+        which run invokd's own binary (`invokd __exec-helper`, or still the fork of the server
+        while joining their cgroup) until a cold start makes one a runtime."""
+        own = exe(self.pid)
+        return [p for p in children(self.pid) if exe(p) != own]
 
     def rss_kb(self):
         return rss_kb(self.pid)

@@ -139,6 +139,7 @@ impl Process {
             exited: None,
         })
     }
+
     /// A process started elsewhere (from a spare) in `group`.
     pub(crate) fn from_started(
         child: Child,
@@ -299,9 +300,9 @@ pub(crate) fn prepare_child(
 ) {
     // SAFETY: the closure runs in the forked child before exec and only makes the system calls
     // prctl(2), sched_setscheduler(2), write(2), dup2(2), fcntl(2) and execve(2), all
-    // async-signal-safe, on a descriptor the parent keeps
-    // open until `spawn` returns and on strings and pointer arrays built before the fork; it
-    // allocates nothing and touches no memory shared with the parent. (The standard library sets
+    // async-signal-safe, on descriptors the parent keeps open until `spawn` returns and on
+    // strings and pointer arrays built before the fork; it allocates nothing and touches no
+    // memory shared with the parent. (The standard library sets
     // the child's `environ` only after the closure, so the environment is passed explicitly.)
     unsafe {
         cmd.pre_exec(move || {

@@ -39,6 +39,9 @@ pub const HELPER_ARG: &str = "__exec-helper";
 /// waiting helper needs.
 const WAITING_LIMIT: u64 = 128 << 20;
 
+/// How long after a spare is taken the next one is started (unless another is taken sooner).
+const REFILL_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Spare processes, and the thread that keeps them stocked.
 #[derive(Debug)]
 pub struct Spares {
@@ -128,6 +131,13 @@ fn stock(
 ) {
     let mut n = 0u64;
     while asked.recv().is_ok() {
+        // Let the runtime that was just started go first: moving the next spare into its cgroup
+        // holds the kernel's cgroup_threadgroup_rwsem for a grace period, and every fork and
+        // thread creation on the host waits behind it, the new runtime's own included. Another
+        // cold start meanwhile means demand: refill at once.
+        if let Err(mpsc::RecvTimeoutError::Disconnected) = asked.recv_timeout(REFILL_DELAY) {
+            return;
+        }
         loop {
             let Some(spares) = spares.upgrade() else {
                 return;
@@ -290,9 +300,14 @@ impl Spare {
     }
 }
 
-/// The request on the helper's standard input: little-endian `u32` lengths, each followed by
-/// that many bytes: the argument count, the environment count, the working directory, then the
-/// arguments (the program first) and the `NAME=value` environment, as `execve` takes them.
+/// The request on the helper's standard input: its length, then items, each a little-endian
+/// `u32` length followed by that many bytes: the argument count, the environment count, the
+/// working directory, then the arguments (the program first) and the `NAME=value` environment,
+/// as `execve` takes them.
+///
+/// The helper reads exactly that length rather than up to end-of-file: a process forked by invokd
+/// at the same moment (the next spare, which is started as soon as this one is taken) holds a copy
+/// of the pipe's write end until it executes, which after joining its cgroup is 10–20 ms later.
 fn encode(spec: &SpawnSpec) -> io::Result<Vec<u8>> {
     let exec = Exec::new(spec)?
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "a program path is required"))?;
@@ -303,6 +318,7 @@ fn encode(spec: &SpawnSpec) -> io::Result<Vec<u8>> {
             .map_err(|_| too_long())
     };
     let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(&[0; 4]);
     let mut put = |bytes: &[u8]| -> io::Result<()> {
         let len = u32::try_from(bytes.len()).map_err(|_| too_long())?;
         out.extend_from_slice(&len.to_le_bytes());
@@ -315,6 +331,8 @@ fn encode(spec: &SpawnSpec) -> io::Result<Vec<u8>> {
     for s in exec.argv.iter().chain(&exec.envp) {
         put(s.to_bytes())?;
     }
+    let len = u32::try_from(out.len() - 4).map_err(|_| too_long())?;
+    out[..4].copy_from_slice(&len.to_le_bytes());
     Ok(out)
 }
 
@@ -350,14 +368,21 @@ fn decode(mut input: &[u8]) -> Option<Request> {
 
 /// The exec helper (`invokd __exec-helper`): reads a request from standard input, makes
 /// `/dev/null` its standard input, moves to the working directory and executes the program. On
-/// failure it writes the errno to descriptor 3 and exits 127; with an empty input (the spare was
-/// discarded) it exits 0.
+/// failure it writes the errno to descriptor 3 and exits 127; at end of input before a request
+/// (the spare was discarded) it exits 0.
 pub fn helper_main() -> ! {
-    let mut input = Vec::new();
-    if io::stdin().lock().read_to_end(&mut input).is_err() || input.is_empty() {
+    let mut stdin = io::stdin().lock();
+    let mut len = [0; 4];
+    if stdin.read_exact(&mut len).is_err() {
+        // End of input before a request: the spare was discarded.
         std::process::exit(0);
     }
-    let errno = match decode(&input) {
+    let mut input = vec![0; u32::from_le_bytes(len) as usize];
+    let errno = match stdin
+        .read_exact(&mut input)
+        .ok()
+        .and_then(|()| decode(&input))
+    {
         Some(request) => exec(&request),
         None => nix::errno::Errno::EINVAL,
     };
@@ -416,7 +441,12 @@ mod tests {
             memory_limit: Some(1),
             name: "n".into(),
         };
-        let r = decode(&encode(&spec).unwrap()).unwrap();
+        let bytes = encode(&spec).unwrap();
+        assert_eq!(
+            bytes[..4],
+            u32::try_from(bytes.len() - 4).unwrap().to_le_bytes()
+        );
+        let r = decode(&bytes[4..]).unwrap();
         assert_eq!(r.program.to_bytes(), b"/var/task/bootstrap");
         assert_eq!(r.cwd.to_bytes(), b"/var/task");
         let argv: Vec<_> = r.argv.iter().map(|a| a.to_bytes()).collect();
@@ -436,7 +466,7 @@ mod tests {
             memory_limit: None,
             name: String::new(),
         };
-        let bytes = encode(&spec).unwrap();
+        let bytes = &encode(&spec).unwrap()[4..];
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_none(), "cut at {cut}");
         }
