@@ -43,7 +43,7 @@ pub struct ServeArgs {
     init_timeout: Option<u64>,
     /// Processes kept started ahead of need, already inside a memory cgroup, so that a cold
     /// start does not wait for the kernel to move a process into one; 0 starts every process on
-    /// demand [default: 1].
+    /// demand [default: 2].
     #[arg(long, env = "INVOKD_SPARE_PROCESSES")]
     spare_processes: Option<usize>,
     /// Total MemorySize (MB) of environments that may exist at once [default: 3/4 of RAM].

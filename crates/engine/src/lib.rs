@@ -196,7 +196,7 @@ impl EngineConfig {
             self_endpoint: None,
             async_config: AsyncConfig::default(),
             exec_helper: None,
-            spare_processes: 1,
+            spare_processes: 2,
         }
     }
 }

@@ -40,7 +40,7 @@ pub const HELPER_ARG: &str = "__exec-helper";
 const WAITING_LIMIT: u64 = 128 << 20;
 
 /// How long after a spare is taken the next one is started (unless another is taken sooner).
-const REFILL_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+const REFILL_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Spare processes, and the thread that keeps them stocked.
 #[derive(Debug)]

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use invokd_e2e::{TestServer, body, eventually, function, invoke, shell_package};
+use invokd_e2e::{Options, TestServer, body, eventually, function, invoke, shell_package};
 use serde_json::Value;
 
 /// Pids of this process's children that are exec helpers waiting to become a runtime.
@@ -56,7 +56,11 @@ done
 
 #[tokio::test]
 async fn a_cold_start_becomes_a_spare_process_under_the_functions_limit() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(Options {
+        configure: Box::new(|c| c.spare_processes = 1),
+        ..Options::default()
+    })
+    .await;
     if !server.engine.has_spare_processes() {
         eprintln!("no writable memory cgroups on this host: environments start without spares");
         server.stop().await;
