@@ -99,28 +99,39 @@ impl Store {
     }
 }
 
-/// Inserts events in one transaction.
+/// Inserts events atomically: one multi-row statement per chunk rather than one per event (every
+/// statement is a round trip to SQLite's connection thread, and a batch may hold a thousand
+/// events). A batch that fits one statement needs no explicit transaction: the statement commits
+/// on its own, which saves the round trips of `BEGIN` and `COMMIT`.
 async fn insert_events(conn: &mut SqliteConnection, events: &[NewEvent]) -> Result<()> {
+    if events.len() <= ROWS_PER_INSERT {
+        insert_rows(&mut *conn, events).await?;
+        return Ok(());
+    }
     let mut tx = conn.begin().await?;
-    // One statement per chunk rather than per event: every statement is a round trip to
-    // SQLite's connection thread, and a batch may hold a thousand events.
     for chunk in events.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::new(
-            "INSERT INTO async_events (request_id, function_name, qualifier, payload, trace_header, tenant_id, enqueued_at_ms, due_at_ms) ",
-        );
-        insert.push_values(chunk, |mut row, e| {
-            row.push_bind(&e.request_id)
-                .push_bind(&e.function_name)
-                .push_bind(&e.qualifier)
-                .push_bind(&e.payload)
-                .push_bind(&e.trace_header)
-                .push_bind(&e.tenant_id)
-                .push_bind(e.enqueued_at_ms)
-                .push_bind(e.enqueued_at_ms);
-        });
-        insert.build().execute(&mut *tx).await?;
+        insert_rows(&mut tx, chunk).await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// One INSERT of every event of `chunk` (at most [`ROWS_PER_INSERT`]).
+async fn insert_rows(conn: &mut SqliteConnection, chunk: &[NewEvent]) -> Result<()> {
+    let mut insert = sqlx::QueryBuilder::new(
+        "INSERT INTO async_events (request_id, function_name, qualifier, payload, trace_header, tenant_id, enqueued_at_ms, due_at_ms) ",
+    );
+    insert.push_values(chunk, |mut row, e| {
+        row.push_bind(&e.request_id)
+            .push_bind(&e.function_name)
+            .push_bind(&e.qualifier)
+            .push_bind(&e.payload)
+            .push_bind(&e.trace_header)
+            .push_bind(&e.tenant_id)
+            .push_bind(e.enqueued_at_ms)
+            .push_bind(e.enqueued_at_ms);
+    });
+    insert.build().execute(conn).await?;
     Ok(())
 }
 

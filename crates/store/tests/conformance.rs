@@ -243,3 +243,35 @@ async fn progress_of_many_events_is_recorded_in_one_batch() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_batch_of_events_is_stored_whole_or_not_at_all() {
+    let (_dir, store) = sqlite().await;
+    // Small enough for one statement, then large enough for several in one transaction.
+    for (size, prefix) in [(30, "small"), (2_500, "large")] {
+        let events: Vec<NewEvent> = (0..size)
+            .map(|i| new_event(&format!("{prefix}-{i}"), 1_000))
+            .collect();
+        store.enqueue_events(&events).await.unwrap();
+        let stored = store.list_events(None, 10_000).await.unwrap();
+        assert!(
+            (0..size).all(|i| stored
+                .iter()
+                .any(|e| e.request_id == format!("{prefix}-{i}"))),
+            "every event of the {prefix} batch is stored"
+        );
+        // As many new events again, then one already stored: the last one fails the batch (in
+        // the large one, after whole statements of it succeeded), and none of it may stay.
+        let mut retry: Vec<NewEvent> = (0..size)
+            .map(|i| new_event(&format!("{prefix}-new-{i}"), 1_000))
+            .collect();
+        retry.push(new_event(&format!("{prefix}-0"), 1_000));
+        assert!(store.enqueue_events(&retry).await.is_err());
+        let after = store.list_events(None, 10_000).await.unwrap();
+        assert_eq!(
+            after.len(),
+            stored.len(),
+            "{prefix}: nothing of a failed batch"
+        );
+    }
+}
