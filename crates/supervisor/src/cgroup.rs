@@ -82,6 +82,7 @@ impl MemoryLimiter {
     }
 }
 
+/// Sets the memory limit of the group at `dir`, with swap kept out of it.
 fn write_limit(dir: &Path, v2: bool, limit_bytes: u64) -> io::Result<()> {
     if v2 {
         fs::write(dir.join("memory.max"), limit_bytes.to_string())?;
