@@ -9,12 +9,14 @@
                  time the next invoke, which must start a new environment. --repeat cycles.
   relay --spawn  peer-bench's cold_bench.py on a fresh relay that spawns the function on the first
                  invoke (echo-fn and rt-echo): the floor of a process cold start behind the Invoke API.
+  cargo-lambda   the peer's first invoke with `cargo lambda watch --wait` (function started on the
+                 first invoke), fresh per repetition, if cargo-lambda is installed.
   spawn floor    peer-bench's spawn_floor.sh (hyperfine: spawn+exec+exit of /bin/true and tiny
                  binaries), if hyperfine is installed.
 First invokes are timed by lbench (`-c 1 -n 1`: includes the TCP connect, like cold_bench.py).
 
 Usage: bench/cold.py [--quick] [--repeat 5]
-Writes $BENCH_OUT/cold.json (+ cold-relay-*.json, spawn-floor.json) and prints a table.
+Writes $BENCH_OUT/cold.json (+ cold-relay-*.json, cold-cargo-lambda.json, spawn-floor.json) and prints a table.
 """
 import argparse
 import json
@@ -118,6 +120,34 @@ def relay_spawn(out, repeat):
     return res
 
 
+def cargo_lambda_cold(out, repeat):
+    """The peer's cold start: `cargo lambda watch --wait` starts the function on its first invoke
+    (peer-bench cold_bench.py, a fresh emulator per repetition). None when cargo-lambda is not
+    installed."""
+    if not shutil.which("cargo-lambda"):
+        C.log("# cargo-lambda is not installed: its cold start is not measured")
+        return None
+    env = dict(os.environ, LBENCH=C.tool("lbench"),
+               FN_DIR=os.path.join(C.PEER_BENCH, "functions", "echo-fn"),
+               CARGO_TARGET_DIR=os.environ.get("CARGO_LAMBDA_TARGET", "/tmp/echo-fn-cargo-lambda-target"),
+               RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+    path = os.path.join(out, "cold-cargo-lambda.json")
+    start = f"exec {os.path.join(C.PEER_BENCH, 'peer_cargo_lambda.sh')} {{port}} 1 --wait"
+
+    def run(n, json_out):
+        cmd = [sys.executable, os.path.join(C.PEER_BENCH, "cold_bench.py"), "--repeat", str(n),
+               "--function", "echo-fn", "--port", str(C.free_port()), "--json-out", json_out,
+               "--ready-timeout", "900", "--start-cmd", start]
+        C.log("# " + " ".join(cmd))
+        subprocess.run(cmd, env=env, check=True)
+
+    # Once unrecorded: the first start may compile the function into CARGO_TARGET_DIR.
+    run(1, os.path.join(out, "cold-cargo-lambda-warmup.json"))
+    run(repeat, path)
+    s = json.load(open(path))["summary"]
+    return {"cold_ms": s["cold_ms"]["median"], "warm_p50_ms": s["warm_p50_ms"]["median"], "json": path}
+
+
 def spawn_floor(out, quick):
     if not shutil.which("hyperfine"):
         C.log("# hyperfine is not installed: spawn floor skipped (Debian/Ubuntu: apt-get install hyperfine)")
@@ -144,6 +174,10 @@ def table(res):
     for fn, v in res["relay_spawn"].items():
         rows.append(f"| relay --spawn first invoke ({fn}) | {v['cold_ms']:.1f} | peer-bench cold_bench.py; "
                     f"warm p50 {v['warm_p50_ms']:.3f} |")
+    if res.get("cargo_lambda"):
+        v = res["cargo_lambda"]
+        rows.append(f"| cargo-lambda first invoke (echo-fn, `cargo lambda watch --wait`) | {v['cold_ms']:.1f} | "
+                    f"peer-bench cold_bench.py; warm p50 {v['warm_p50_ms']:.3f} |")
     if res.get("spawn_floor"):
         for cmd, ms in res["spawn_floor"].items():
             rows.append(f"| spawn+exec+exit {cmd} | {ms:.2f} | peer-bench spawn_floor.sh (hyperfine) |")
@@ -165,6 +199,7 @@ def main():
     res["create_first"] = create_first(out, repeat)
     res["reaped"] = reaped(out, repeat)
     res["relay_spawn"] = relay_spawn(out, repeat)
+    res["cargo_lambda"] = cargo_lambda_cold(out, repeat)
     res["spawn_floor"] = spawn_floor(out, a.quick)
     C.write_json(os.path.join(out, "cold.json"), res)
     print(table(res))
