@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 import uuid
 from pathlib import Path
@@ -134,3 +136,34 @@ def test_a_cold_start_uses_a_spare_process_unless_spares_are_off(server_factory)
         eventually(lambda: len(spare_processes_of(server.proc.pid)) == 1, timeout=10, what="a new spare")
         assert spare_processes_of(server.proc.pid) != [spare]
 
+
+
+def test_spares_keep_running_the_server_binary_after_an_upgrade_replaced_it_on_disk(
+        tmp_path, invokd_bin, function_python):
+    # A package upgrade renames a new binary over the running one. Spares started afterwards must
+    # still run the running version (they speak its helper protocol), not whatever is at the path.
+    from conftest import InvokdServer
+
+    binary = tmp_path / "bin" / "invokd"
+    binary.parent.mkdir()
+    shutil.copy2(invokd_bin, binary)
+    server = InvokdServer(binary, function_python, tmp_path / "data", tmp_path, ("--spare-processes", "1"))
+    server.start()
+    try:
+        eventually(lambda: len(spare_processes_of(server.proc.pid)) == 1, timeout=10, what="a spare process")
+        [first] = spare_processes_of(server.proc.pid)
+        if not in_invokd_cgroup(first):
+            return  # no writable memory cgroups here: spares are not used
+        upgrade = binary.with_name("invokd.new")
+        upgrade.write_text("#!/bin/sh\nexit 3\n")
+        upgrade.chmod(0o755)
+        os.replace(upgrade, binary)
+        for _ in range(2):
+            name = server.create_function(unique_name("upgrade"))["FunctionName"]
+            res = server.lambda_client.invoke(FunctionName=name, Payload=b'{"a":1}')
+            assert "FunctionError" not in res, res["Payload"].read()
+            eventually(lambda: len(spare_processes_of(server.proc.pid)) == 1, timeout=10, what="a new spare")
+            [spare] = spare_processes_of(server.proc.pid)
+            assert Path(f"/proc/{spare}/exe").stat().st_ino == Path(f"/proc/{server.proc.pid}/exe").stat().st_ino
+    finally:
+        server.terminate()

@@ -237,8 +237,10 @@ impl Config {
             }
             engine.spare_processes = n;
         }
-        // Spares execute this very binary as their exec helper.
-        engine.exec_helper = std::env::current_exe().ok();
+        // Spares execute this very binary as their exec helper: through /proc/self/exe, the
+        // running file itself even after a package upgrade replaced the one at its path (whose
+        // helper might not speak this version's protocol).
+        engine.exec_helper = Some(PathBuf::from("/proc/self/exe"));
         if let Some(mb) = args.memory_budget_mb.or(file.memory_budget_mb) {
             if mb < 128 {
                 bail!(
