@@ -361,3 +361,118 @@ pub async fn eventually<F: FnMut() -> bool>(deadline: Duration, what: &str, mut 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Asserts that an SDK call failed with AWS's HTTP status, error code and message.
+pub fn assert_aws_error<E>(
+    err: &aws_sdk_lambda::error::SdkError<E, aws_sdk_lambda::config::http::HttpResponse>,
+    status: u16,
+    code: &str,
+    message: &str,
+) where
+    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    use aws_sdk_lambda::error::ProvideErrorMetadata as _;
+    assert_eq!(err.code(), Some(code), "{err:?}");
+    assert_eq!(err.message(), Some(message), "{err:?}");
+    assert_eq!(
+        err.raw_response().map(|r| r.status().as_u16()),
+        Some(status),
+        "{err:?}"
+    );
+}
+
+/// A response read off a raw HTTP/1.1 connection, for what an SDK would never send.
+pub struct RawResponse {
+    pub status: u16,
+    /// Names in lower case.
+    pub headers: std::collections::HashMap<String, String>,
+    /// De-chunked when the response was chunked.
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// Sends `method path` with exactly `headers` (and Content-Length) and `body` over a fresh
+/// connection, and reads the response until the server closes it.
+pub async fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    stream.write_all(body).await.expect("write body");
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.expect("read response");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of head");
+    let text = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers: std::collections::HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let rest = &buf[split + 4..];
+    let body = if headers
+        .get("transfer-encoding")
+        .is_some_and(|te| te.eq_ignore_ascii_case("chunked"))
+    {
+        dechunk(rest)
+    } else {
+        let len = headers
+            .get("content-length")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(rest.len());
+        rest[..len].to_vec()
+    };
+    RawResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size_text = String::from_utf8_lossy(&data[..eol]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .expect("chunk size");
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 2 + size + 2..];
+    }
+}

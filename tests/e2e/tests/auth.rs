@@ -3,7 +3,6 @@
 //! policies (AddPermission / RemovePermission / GetPolicy), cross-account and qualified grants,
 //! DryRun as an authorisation probe.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -19,11 +18,11 @@ use aws_sigv4::http_request::{
     SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
 };
 use invokd_e2e::{
-    Options, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, TestServer, body, client_with, function,
+    Options, RawResponse, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, TestServer, body,
+    client_with, function, raw_request,
 };
 use invokd_server::auth::{Auth, KeySpec, Keyring, Secret};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const ACCOUNT: &str = "000000000000";
 const OTHER: &str = "222222222222";
@@ -144,18 +143,12 @@ async fn invoke_as(
 // ------------------------------------------------------------------------------------------
 // Raw HTTP, signed by the official signer, for what an SDK would never send
 
-struct Raw {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
+/// AWS's error triple of a raw response: status, `X-Amzn-ErrorType`, message.
+trait AwsErrorOf {
+    fn error(&self) -> (u16, String, String);
 }
 
-impl Raw {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
+impl AwsErrorOf for RawResponse {
     fn error(&self) -> (u16, String, String) {
         let v = self.json();
         let message = v
@@ -182,45 +175,12 @@ async fn send(
     path: &str,
     headers: &[(String, String)],
     body: &[u8],
-) -> Raw {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.expect("write head");
-    stream.write_all(body).await.expect("write body");
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await.expect("read response");
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of head");
-    let text = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let mut lines = text.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+) -> RawResponse {
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let rest = &buf[split + 4..];
-    let len = headers
-        .get("content-length")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(rest.len());
-    Raw {
-        status,
-        headers,
-        body: rest[..len].to_vec(),
-    }
+    raw_request(addr, method, path, &headers, body).await
 }
 
 /// Signs a request the way an SDK does (Authorization header), at `time`, for `signed_body`.

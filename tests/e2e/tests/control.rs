@@ -8,17 +8,17 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
 
-use aws_sdk_lambda::config::http::HttpResponse;
-use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::operation::create_function::builders::CreateFunctionFluentBuilder;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
     Architecture, Environment, FunctionCode, FunctionVersion, LastUpdateStatus, PackageType, State,
 };
 use base64::Engine as _;
-use invokd_e2e::{Options, ROLE, TestServer, body, function, invoke, shell_package};
-use serde_json::Value;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use invokd_e2e::{
+    Options, ROLE, RawResponse, TestServer, assert_aws_error, body, function, invoke, raw_request,
+    shell_package,
+};
 
 const ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function";
 
@@ -53,19 +53,6 @@ fn zip_code(zip: Vec<u8>) -> FunctionCode {
 
 /// Asserts that a call failed with exactly this status, exception and message.
 #[track_caller]
-fn assert_aws_error<E>(err: &SdkError<E, HttpResponse>, status: u16, code: &str, message: &str)
-where
-    E: ProvideErrorMetadata + std::fmt::Debug,
-{
-    assert_eq!(err.code(), Some(code), "{err:?}");
-    assert_eq!(err.message(), Some(message), "{err:?}");
-    assert_eq!(
-        err.raw_response().map(|r| r.status().as_u16()),
-        Some(status),
-        "{err:?}"
-    );
-}
-
 /// `base64(sha256(bytes))`, computed without invokd (coreutils' `sha256sum`).
 fn base64_sha256(bytes: &[u8]) -> String {
     let mut child = std::process::Command::new("sha256sum")
@@ -88,87 +75,17 @@ fn base64_sha256(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(digest)
 }
 
-/// A response read off a raw HTTP/1.1 connection.
-struct RawResponse {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl RawResponse {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-}
-
 /// One request over a fresh connection, read until the server closes it.
 async fn raw(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> RawResponse {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.expect("write head");
-    stream.write_all(body).await.expect("write body");
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await.expect("read response");
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of head");
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let rest = &buf[split + 4..];
-    let body = if headers
-        .get("transfer-encoding")
-        .is_some_and(|te| te.eq_ignore_ascii_case("chunked"))
-    {
-        dechunk(rest)
-    } else {
-        let len = headers
-            .get("content-length")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(rest.len());
-        rest[..len].to_vec()
-    };
-    RawResponse {
-        status,
-        headers,
+    let host = addr.to_string();
+    raw_request(
+        addr,
+        method,
+        path,
+        &[("Host", &host), ("Content-Type", "application/json")],
         body,
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let eol = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size line");
-        let size_text = String::from_utf8_lossy(&data[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .expect("chunk size");
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
-        data = &data[eol + 2 + size + 2..];
-    }
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
