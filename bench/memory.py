@@ -2,8 +2,10 @@
 """memory.py — resident memory (VmRSS of the invokd server process only, /proc/PID/status).
 
   idle           a fresh invokd with no functions, after --settle seconds
-  per function   create K functions (echo-fn zip): (RSS_created - RSS_idle) / K
-  per idle env   invoke each once, so K environments sit idle: (RSS_after - RSS_idle) / K
+  warmed         one function created and invoked: the code of those paths is now paged in
+                 (file-backed text pages, faulted in 64 KiB windows, once per process)
+  per function   create K more functions (echo-fn zip): (RSS_created - RSS_warmed) / K
+  per idle env   invoke each once, so K environments sit idle: (RSS_after - RSS_warmed) / K
                  (the headline figure; also split into the part added by the invokes alone)
   after load     lbench at c=32 for --load-duration s on one function, then RSS
 Function processes are not counted in the server figures; their RSS is reported on its own.
@@ -32,7 +34,7 @@ def rss(pid, n=5):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("-k", type=int, default=20)
+    ap.add_argument("-k", type=int, default=50)
     ap.add_argument("--settle", type=float, default=1.0)
     ap.add_argument("--load-duration", type=float)
     a = ap.parse_args()
@@ -45,15 +47,23 @@ def main():
         time.sleep(a.settle)
         idle = rss(inv.pid)
         z = C.zip_bootstrap(C.echo_fn_bin())
-        names = [f"mem-{i}" for i in range(a.k)]
-        for n in names:
-            inv.create_function(n, z)
+
+        def create_and_invoke(names):
+            for n in names:
+                inv.create_function(n, z)
+            time.sleep(a.settle)
+            created = rss(inv.pid)
+            for n in names:
+                st, body, _, _ = inv.invoke(n)
+                if st != 200 or body != C.BODY.encode():
+                    raise RuntimeError(f"invoke {n}: HTTP {st} {body[:200]!r}")
+            return created
+
+        create_and_invoke(["mem-warm"])
         time.sleep(a.settle)
-        created = rss(inv.pid)
-        for n in names:
-            st, body, _, _ = inv.invoke(n)
-            if st != 200 or body != C.BODY.encode():
-                raise RuntimeError(f"invoke {n}: HTTP {st} {body[:200]!r}")
+        warmed = rss(inv.pid)
+        names = [f"mem-{i}" for i in range(a.k)]
+        created = create_and_invoke(names)
         time.sleep(a.settle)
         envs = inv.function_pids()
         after = rss(inv.pid)
@@ -64,9 +74,9 @@ def main():
         after_load = rss(inv.pid)
         res = {
             "k": a.k,
-            "idle_kb": idle, "created_kb": created, "after_invoke_kb": after, "after_load_kb": after_load,
-            "per_function_kb": (created - idle) / a.k,
-            "per_idle_env_kb": (after - idle) / a.k,
+            "idle_kb": idle, "warmed_kb": warmed, "created_kb": created, "after_invoke_kb": after, "after_load_kb": after_load,
+            "per_function_kb": (created - warmed) / a.k,
+            "per_idle_env_kb": (after - warmed) / a.k,
             "per_idle_env_invokes_only_kb": (after - created) / a.k,
             "environments": len(envs),
             "function_rss_each_kb": C.median(fn_rss),
@@ -84,10 +94,11 @@ def table(m):
     return "\n".join([
         "| memory (invokd server process VmRSS) | value | notes |", "|---|---|---|",
         f"| idle, no functions | {mib(m['idle_kb'])} | fresh data dir |",
-        f"| per idle environment | {m['per_idle_env_kb']:.0f} KiB | (RSS with {m['k']} functions each with one idle "
-        f"environment - idle RSS) / {m['k']}; the invokes alone add {m['per_idle_env_invokes_only_kb']:.0f} KiB each, "
+        f"| warmed | {mib(m['warmed_kb'])} | one function created and invoked (its code paths paged in) |",
+        f"| per idle environment | {m['per_idle_env_kb']:.0f} KiB | (RSS with {m['k']} more functions each with one idle "
+        f"environment - warmed RSS) / {m['k']}; the invokes alone add {m['per_idle_env_invokes_only_kb']:.0f} KiB each, "
         f"creating the function {m['per_function_kb']:.0f} KiB |",
-        f"| with {m['k']} idle environments | {mib(m['after_invoke_kb'])} | {m['environments']} function processes, "
+        f"| with {m['k'] + 1} idle environments | {mib(m['after_invoke_kb'])} | {m['environments']} function processes, "
         f"{m['function_rss_each_kb'] / 1024:.1f} MiB RSS each (not counted above) |",
         f"| after load (c=32, {m['load']['duration_s']:.0f} s, {m['load']['rps']:.0f} req/s) | {mib(m['after_load_kb'])} | "
         f"{m['load']['environments_after']} function processes then |",
