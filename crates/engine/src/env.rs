@@ -6,8 +6,8 @@
 //! in the same sandbox, as AWS re-initialises a runtime but keeps `/tmp`. Retiring the
 //! environment stops the process group, closes the listener and removes the sandbox.
 //!
-//! Commands arrive on a channel; the task also reaps the process and moves its output into the
-//! log stream. The invoke path never talks to the task on the hot path: it meets the runtime at
+//! Commands arrive on a channel; the task also reaps the process, moves its output into the
+//! log stream and writes the stream's deferred lines. The invoke path never talks to the task on the hot path: it meets the runtime at
 //! the [`Rendezvous`].
 
 use std::net::SocketAddr;
@@ -267,6 +267,7 @@ impl EnvTask {
                         self.exited(&mut p, reason);
                     }
                 }
+                () = self.env.log.deferred_flush() => {}
                 readable = readable(output.as_deref()) => {
                     let open = readable.is_ok() && output.as_ref().is_some_and(|o| self.env.log.drain(o));
                     if !open {

@@ -422,7 +422,7 @@ impl Engine {
                 .line(call, memory, outcome.status.as_deref())
                 .as_bytes(),
         );
-        env.log.flush();
+        env.log.flush_soon();
         let log_result = call.tail.then(|| BASE64.encode(env.log.take_capture()));
         drop(lease);
         InvokeOutcome::Response {

@@ -6,13 +6,23 @@
 //! keeps its newest [`LogLimits::streams_per_function`] streams. While an invocation asked for
 //! `LogType: Tail`, the stream also captures what is written for it, of which the last 4 KB become
 //! `X-Amz-Log-Result`.
+//!
+//! Lines are buffered and written when an invocation ends ([`LogStream::flush_soon`]): at once if
+//! the stream was last written more than [`FLUSH_INTERVAL`] ago, so a lone invoke's `REPORT` is
+//! in the file when its response is; otherwise the environment's task writes them when the
+//! interval is up, with the first invocation that ends after it or, if none does, from the
+//! environment's task ([`LogStream::deferred_flush`]). A busy environment thus costs one `write`
+//! and at most one wake-up of its task per interval instead of a `write` per invocation.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tokio::net::unix::pipe;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// How much log a function may keep.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +43,8 @@ impl Default for LogLimits {
 /// The last bytes an invocation wrote: what LogType Tail returns.
 pub const TAIL_BYTES: usize = 4096;
 const FLUSH_AT: usize = 16 << 10;
+/// How long a busy stream's lines may wait in memory before they are written.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 struct Inner {
@@ -40,6 +52,9 @@ struct Inner {
     written: u64,
     pending: Vec<u8>,
     capture: Option<Vec<u8>>,
+    last_flush: Option<Instant>,
+    /// When the pending lines are due, if [`LogStream::flush_soon`] deferred them.
+    flush_due: Option<Instant>,
 }
 
 /// One log stream.
@@ -49,6 +64,8 @@ pub(crate) struct LogStream {
     path: PathBuf,
     limits: LogLimits,
     inner: Mutex<Inner>,
+    /// Tells [`LogStream::deferred_flush`] that a flush was deferred.
+    deferred: Notify,
 }
 
 impl LogStream {
@@ -71,7 +88,10 @@ impl LogStream {
                 written: 0,
                 pending: Vec::new(),
                 capture: None,
+                last_flush: None,
+                flush_due: None,
             }),
+            deferred: Notify::new(),
         }
     }
 
@@ -135,10 +155,49 @@ impl LogStream {
         self.flush_locked(&mut inner);
     }
 
-    fn flush_locked(&self, inner: &mut Inner) {
+    /// Writes buffered lines now if the stream has not been written for [`FLUSH_INTERVAL`],
+    /// otherwise leaves them to the next call after the interval or, if none comes, to
+    /// [`LogStream::deferred_flush`].
+    pub fn flush_soon(&self) {
+        let mut inner = self.lock();
         if inner.pending.is_empty() {
             return;
         }
+        let due = inner.last_flush.map(|last| last + FLUSH_INTERVAL);
+        match due {
+            Some(due) if Instant::now() < due => {
+                if inner.flush_due.is_none() {
+                    inner.flush_due = Some(due);
+                    drop(inner);
+                    self.deferred.notify_one();
+                }
+            }
+            _ => self.flush_locked(&mut inner),
+        }
+    }
+
+    /// Completes when lines deferred by [`LogStream::flush_soon`] are due and have been written;
+    /// pending until then. Cancel-safe: the environment's task polls it in its `select!` loop.
+    pub async fn deferred_flush(&self) {
+        loop {
+            let due = self.lock().flush_due;
+            match due {
+                Some(due) => {
+                    tokio::time::sleep_until(due).await;
+                    self.flush();
+                    return;
+                }
+                None => self.deferred.notified().await,
+            }
+        }
+    }
+
+    fn flush_locked(&self, inner: &mut Inner) {
+        inner.flush_due = None;
+        if inner.pending.is_empty() {
+            return;
+        }
+        inner.last_flush = Some(Instant::now());
         if inner.written >= self.limits.stream_bytes {
             let _ = fs::rename(&self.path, self.path.with_extension("log.1"));
             inner.file = OpenOptions::new()
@@ -214,6 +273,50 @@ mod tests {
         let text = fs::read(dir.path().join("f/2026-01-01-[$LATEST]abc.log")).unwrap();
         assert!(text.starts_with(b"before\n"));
         assert_eq!(text.len(), 7 + 10_000 + 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_stream_is_written_once_per_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LogStream::open(dir.path(), "f", "s".into(), LogLimits::default());
+        let file = dir.path().join("f/s.log");
+        let written = || fs::read_to_string(&file).unwrap();
+
+        // A lone invocation's lines are in the file as soon as it ends.
+        s.append(b"REPORT 1\n");
+        s.flush_soon();
+        assert_eq!(written(), "REPORT 1\n");
+
+        // The next ones, within the interval, wait for the environment's task.
+        s.append(b"REPORT 2\n");
+        s.flush_soon();
+        s.append(b"REPORT 3\n");
+        s.flush_soon();
+        assert_eq!(written(), "REPORT 1\n");
+        let begun = Instant::now();
+        s.deferred_flush().await;
+        assert_eq!(begun.elapsed(), FLUSH_INTERVAL);
+        assert_eq!(written(), "REPORT 1\nREPORT 2\nREPORT 3\n");
+
+        // Nothing deferred: the task's flush stays pending.
+        let idle = tokio::time::timeout(10 * FLUSH_INTERVAL, s.deferred_flush()).await;
+        assert!(idle.is_err());
+
+        // Long after the last write, an invocation's lines are written at once again.
+        s.append(b"REPORT 4\n");
+        s.flush_soon();
+        assert!(written().ends_with("REPORT 3\nREPORT 4\n"));
+
+        // Deferred lines go out with the first invocation that ends after the interval; the
+        // task then has nothing left to wait for.
+        s.append(b"REPORT 5\n");
+        s.flush_soon();
+        tokio::time::advance(FLUSH_INTERVAL).await;
+        s.append(b"REPORT 6\n");
+        s.flush_soon();
+        assert!(written().ends_with("REPORT 4\nREPORT 5\nREPORT 6\n"));
+        let idle = tokio::time::timeout(10 * FLUSH_INTERVAL, s.deferred_flush()).await;
+        assert!(idle.is_err());
     }
 
     #[test]
