@@ -169,7 +169,7 @@ def invoke_marker(server, name: str, marker: str) -> str:
 
 def logs_once_written(server, name: str, request_id: str) -> subprocess.CompletedProcess:
     """Runs `invokd logs` until the invocation's REPORT line is in it: an environment invoked
-    again within 10 ms writes its lines when that interval is up, not when the response is sent."""
+    again within 100 ms writes its lines when that interval is up, not when the response is sent."""
     def printed():
         done = run(server.binary, "logs", name, "--data-dir", str(server.data_dir))
         assert done.returncode == 0, done.stderr

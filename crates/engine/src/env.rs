@@ -7,8 +7,8 @@
 //! environment stops the process group, closes the listener and removes the sandbox.
 //!
 //! Commands arrive on a channel; the task also reaps the process, moves its output into the
-//! log stream and writes the stream's deferred lines. The invoke path never talks to the task on the hot path: it meets the runtime at
-//! the [`Rendezvous`].
+//! log stream and writes the stream's deferred lines. The invoke path never talks to the task
+//! on the hot path: it meets the runtime at the [`Rendezvous`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

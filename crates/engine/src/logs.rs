@@ -9,9 +9,9 @@
 //!
 //! Lines are buffered and written when an invocation ends ([`LogStream::flush_soon`]): at once if
 //! the stream was last written more than [`FLUSH_INTERVAL`] ago, so a lone invoke's `REPORT` is
-//! in the file when its response is; otherwise the environment's task writes them when the
-//! interval is up, with the first invocation that ends after it or, if none does, from the
-//! environment's task ([`LogStream::deferred_flush`]). A busy environment thus costs one `write`
+//! in the file when its response is; otherwise they are written with the first invocation that
+//! ends after the interval or, if none does, by the environment's task when it is up
+//! ([`LogStream::deferred_flush`]). A busy environment thus costs one `write`
 //! and at most one wake-up of its task per interval instead of a `write` per invocation.
 
 use std::fs::{self, File, OpenOptions};
