@@ -104,6 +104,8 @@ def main():
         print(f"- warm runs: {args['rounds']} rounds, c=1 sequential ({args['latency_n']} invokes) and closed loop at "
               f"c={args['conc']} for {args['duration']:.0f} s each, all targets interleaved "
               f"({', '.join(w['extra']['targets'])}); took {w['extra']['wall_s']:.0f} s")
+        cap = w["extra"].get("invokd_max_environments_per_function")
+        print(f"- invokd environments per function: {f'at most {cap}' if cap else 'no cap (one per concurrent invoke)'}")
         print("\n## Warm invokes\n")
         print(warm_tables(w))
         print("\n### All targets (peer-bench report.py: min/median/max over rounds, ratios vs relay-8)\n")

@@ -11,11 +11,12 @@ Targets
   echo-http        one HTTP exchange, no function at all
   cargo-lambda     the peer (`cargo lambda watch`, concurrency 8), only if cargo-lambda is installed
 Tests: c=1 sequential latency (--latency-n invokes), closed-loop load at each of --conc.
-invokd starts one environment per concurrent invoke (so c=32 runs 32 environments),
-the relays queue onto at most 1 or 8 instances.
+invokd runs with --max-environments-per-function 8 (--max-environments), so that at c=32 it
+queues onto at most 8 environments like relay-8 and cargo-lambda; 0 lifts the cap (AWS's own
+behaviour: one environment per concurrent invoke, so c=32 runs 32).
 
 Usage: bench/warm.py [--quick] [--rounds 3] [--duration 10] [--conc 8,32] [--latency-n 2000]
-                     [--no-cargo-lambda]
+                     [--no-cargo-lambda] [--max-environments 8]
 Writes $BENCH_OUT/warm.json (invoke_bench.py's JSON plus "extra": invokd memory after the
 runs and the environment count) and prints report.py's table.
 """
@@ -60,6 +61,8 @@ def main():
     ap.add_argument("--conc", default="8,32")
     ap.add_argument("--latency-n", type=int)
     ap.add_argument("--no-cargo-lambda", action="store_true")
+    ap.add_argument("--max-environments", type=int, default=8,
+                    help="invokd's --max-environments-per-function; 0: no cap")
     a = ap.parse_args()
     rounds = a.rounds or (1 if a.quick else 3)
     duration = a.duration or (2.0 if a.quick else 10.0)
@@ -70,7 +73,8 @@ def main():
     C.ensure_built()
     out = C.out_dir("warm")
 
-    inv = C.Invokd(out, "invokd")
+    cap = ["--max-environments-per-function", str(a.max_environments)] if a.max_environments else []
+    inv = C.Invokd(out, "invokd", extra=cap)
     inv.create_function("echo-fn", C.zip_bootstrap(C.echo_fn_bin()))
     inv.create_function("rt-echo", C.zip_bootstrap(C.tool("rt-echo")))
     C.log(f"# invokd pid={inv.pid} {inv.endpoint} data={inv.data_dir} log={inv.log_path}")
@@ -124,6 +128,7 @@ def main():
     extra = {
         "invokd_rss_after_load_kb": inv.rss_kb(),
         "invokd_environments_after_load": len(fn_pids),
+        "invokd_max_environments_per_function": a.max_environments or None,
         "invokd_function_rss_after_load_kb": sum(C.rss_kb(p) or 0 for p in fn_pids),
         "wall_s": round(time.time() - t0, 1),
         "machine": C.machine_info(),

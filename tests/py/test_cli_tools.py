@@ -292,6 +292,7 @@ def test_serve_refuses_a_listen_address_that_is_not_addr_port(invokd_bin, tmp_pa
     ("--spare-processes", "65", "spare processes must be at most 64"),
     ("--idle-timeout", "0", "idle timeout must be at least 1 second"),
     ("--async-workers", "0", "async workers must be at least 1"),
+    ("--max-environments-per-function", "0", "max environments per function must be at least 1"),
 ])
 def test_serve_refuses_out_of_range_engine_settings(invokd_bin, tmp_path, held_port, flag, value, why):
     err = serve_refused(invokd_bin, tmp_path, "--listen", f"127.0.0.1:{held_port}", flag, value)

@@ -49,6 +49,12 @@ pub struct ServeArgs {
     /// Total MemorySize (MB) of environments that may exist at once [default: 3/4 of RAM].
     #[arg(long, env = "INVOKD_MEMORY_BUDGET_MB")]
     memory_budget_mb: Option<u32>,
+    /// On-demand environments each function version may have at once: an invocation that finds
+    /// them all busy waits (up to the function's timeout) for one to come back instead of
+    /// starting another. Not an AWS setting; unset, every concurrent invocation gets its own
+    /// environment, as on AWS [default: unlimited].
+    #[arg(long, env = "INVOKD_MAX_ENVIRONMENTS_PER_FUNCTION")]
+    max_environments_per_function: Option<u32>,
     /// Account concurrency limit [default: 1000].
     #[arg(long, env = "INVOKD_ACCOUNT_CONCURRENCY")]
     account_concurrency: Option<u32>,
@@ -101,6 +107,7 @@ struct FileConfig {
     init_timeout: Option<u64>,
     spare_processes: Option<usize>,
     memory_budget_mb: Option<u32>,
+    max_environments_per_function: Option<u32>,
     account_concurrency: Option<u32>,
     min_unreserved_concurrency: Option<u32>,
     scaling_rate: Option<u32>,
@@ -241,6 +248,15 @@ impl Config {
         // running file itself even after a package upgrade replaced the one at its path (whose
         // helper might not speak this version's protocol).
         engine.exec_helper = Some(PathBuf::from("/proc/self/exe"));
+        if let Some(n) = args
+            .max_environments_per_function
+            .or(file.max_environments_per_function)
+        {
+            if n == 0 {
+                bail!("invalid configuration: max environments per function must be at least 1");
+            }
+            engine.max_environments_per_function = Some(n);
+        }
         if let Some(mb) = args.memory_budget_mb.or(file.memory_budget_mb) {
             if mb < 128 {
                 bail!(

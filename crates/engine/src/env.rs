@@ -76,6 +76,8 @@ pub(crate) struct EnvSetup {
     pub ctx: Arc<PoolContext>,
     pub prepared: Arc<Prepared>,
     pub capacity: OwnedSemaphorePermit,
+    /// Its place under the function's environment cap, if there is one.
+    pub slot: Option<OwnedSemaphorePermit>,
     pub initialization_type: &'static str,
     /// The tenant it is dedicated to, with its place in the function's tenant-environment limit.
     pub tenant: Option<(Arc<str>, TenantSlot)>,
@@ -88,6 +90,7 @@ impl Env {
             ctx,
             prepared,
             capacity,
+            slot,
             initialization_type,
             tenant,
         } = setup;
@@ -133,6 +136,7 @@ impl Env {
             sandbox,
             token,
             _capacity: capacity,
+            _slot: slot,
             _tenant_slot: tenant_slot,
         };
         ctx.tracker.spawn(task.run(rx));
@@ -224,6 +228,7 @@ struct EnvTask {
     token: CancellationToken,
     _capacity: OwnedSemaphorePermit,
     /// Released, like the memory budget, only once the process has stopped.
+    _slot: Option<OwnedSemaphorePermit>,
     _tenant_slot: Option<TenantSlot>,
 }
 

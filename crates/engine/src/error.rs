@@ -14,7 +14,8 @@ pub enum ThrottleReason {
     ConcurrentInvocationLimitExceeded,
     /// The function's reserved concurrency is exhausted (or zero).
     ReservedFunctionConcurrentInvocationLimitExceeded,
-    /// The host's memory budget for environments is spent.
+    /// The host's memory budget for environments is spent, or the function's environment cap
+    /// was reached and no environment came free within the function's timeout.
     HostCapacityExceeded,
     /// A tenant-isolated function has as many tenant environments as its concurrency allows.
     TenantEnvironmentLimitExceeded,

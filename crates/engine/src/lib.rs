@@ -149,6 +149,10 @@ pub struct EngineConfig {
     pub python: OsString,
     /// Total `MemorySize` (MB) of environments that may exist at once.
     pub memory_budget_mb: u32,
+    /// On-demand environments each function version may have at once; an invocation that finds
+    /// them all busy waits for one instead of starting another. `None` (the default, as AWS):
+    /// one environment per concurrent invocation, up to the concurrency limits.
+    pub max_environments_per_function: Option<u32>,
     /// Account concurrency: invocations running at once across all functions.
     pub account_concurrency: u32,
     /// Concurrency reservations may never leave less than this unreserved.
@@ -185,6 +189,7 @@ impl EngineConfig {
             data_dir: data_dir.into(),
             python: "python3".into(),
             memory_budget_mb: default_memory_budget_mb(),
+            max_environments_per_function: None,
             account_concurrency: 1000,
             min_unreserved_concurrency: 100,
             scaling_rate: 1000,
@@ -273,6 +278,7 @@ impl Engine {
             logs_dir: dir.join("logs"),
             log_limits: config.log_limits,
             capacity_mb: config.memory_budget_mb,
+            max_environments: config.max_environments_per_function,
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
             shutdown_grace: config.shutdown_grace,

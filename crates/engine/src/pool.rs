@@ -4,9 +4,11 @@
 //! whose memory is most likely still in cache) and starts a new one when none is idle, within the
 //! host's memory budget ([`PoolContext::capacity`], counted in MB of `MemorySize`). When the budget
 //! is spent, the least recently used idle environment of *any* pool is retired to make room;
-//! only when nothing is idle is the invocation throttled. A reaper retires environments idle
-//! longer than the idle timeout. A retired pool (its version changed or was deleted) retires its
-//! environments as they come back.
+//! only when nothing is idle is the invocation throttled. With a per-function environment cap
+//! (`--max-environments-per-function`, an invokd setting AWS does not have), an invocation that
+//! finds the cap reached waits for an environment to come back instead of starting one. A reaper
+//! retires environments idle longer than the idle timeout. A retired pool (its version changed or
+//! was deleted) retires its environments as they come back.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -17,7 +19,7 @@ use std::time::Duration;
 use invokd_model::{Function, FunctionName, Scope, VersionRecord};
 use invokd_store::CodeStore;
 use invokd_supervisor::{CodeDirs, Launch, Launcher, MemoryLimiter, Spares};
-use tokio::sync::{OnceCell, Semaphore, oneshot};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -43,6 +45,9 @@ pub(crate) struct PoolContext {
     /// The host's memory budget for environments, one permit per MB of `MemorySize`.
     pub capacity: Arc<Semaphore>,
     pub capacity_mb: u32,
+    /// On-demand environments each version may have at once; `None`: as many as it is invoked
+    /// concurrently (AWS).
+    pub max_environments: Option<u32>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
     pub shutdown_grace: Duration,
@@ -77,6 +82,7 @@ pub(crate) struct PoolContextParts {
     pub logs_dir: PathBuf,
     pub log_limits: LogLimits,
     pub capacity_mb: u32,
+    pub max_environments: Option<u32>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
     pub shutdown_grace: Duration,
@@ -102,6 +108,7 @@ impl PoolContext {
             log_limits: p.log_limits,
             capacity: Arc::new(Semaphore::new(p.capacity_mb as usize)),
             capacity_mb: p.capacity_mb,
+            max_environments: p.max_environments,
             shutdown: p.shutdown,
             tracker: p.tracker,
             shutdown_grace: p.shutdown_grace,
@@ -198,6 +205,9 @@ pub(crate) struct Pool {
     idle: Mutex<Idle>,
     /// Environments whose invocation ended but whose runtime has not polled again yet.
     returning: AtomicUsize,
+    /// One permit per on-demand environment under the environment cap, held until its process
+    /// has stopped; `None` without a cap.
+    slots: Option<Arc<Semaphore>>,
     retired: AtomicBool,
     /// Provisioned concurrency: environments to keep initialised, those that are, and why
     /// provisioning failed if it did.
@@ -258,6 +268,14 @@ struct Handoff {
     pool: Weak<Pool>,
 }
 
+/// What an invocation waiting at the environment cap got.
+enum Freed {
+    /// An environment that came back.
+    Env(Arc<Env>),
+    /// A slot for a new environment, left by one that stopped.
+    Slot(OwnedSemaphorePermit),
+}
+
 impl Handoff {
     fn take(mut self) -> Arc<Env> {
         self.env.take().expect("a handoff is taken once")
@@ -308,6 +326,9 @@ impl Pool {
             prepared: OnceCell::new(),
             idle: Mutex::new(Idle::default()),
             returning: AtomicUsize::new(0),
+            slots: ctx
+                .max_environments
+                .map(|n| Arc::new(Semaphore::new(n as usize))),
             retired: AtomicBool::new(false),
             provisioned_target: AtomicU32::new(0),
             provisioned_ready: AtomicU32::new(0),
@@ -399,6 +420,16 @@ impl Pool {
                 return Ok(self.lease(env, permit));
             }
         }
+        let slot = match &self.slots {
+            None => None,
+            Some(slots) => match slots.clone().try_acquire_owned() {
+                Ok(slot) => Some(slot),
+                Err(_) => match self.wait_at_cap(slots, tenant).await? {
+                    Freed::Env(env) => return Ok(self.lease(env, permit)),
+                    Freed::Slot(slot) => Some(slot),
+                },
+            },
+        };
         if !self.ctx.admission.may_scale(usage) {
             return Err(Error::Throttled(
                 ThrottleReason::ConcurrentInvocationLimitExceeded,
@@ -416,8 +447,53 @@ impl Pool {
             )),
             None => None,
         };
-        let env = self.new_env("on-demand", tenant).await?;
+        let env = self.new_env("on-demand", tenant, slot).await?;
         Ok(self.lease(env, permit))
+    }
+
+    /// At the environment cap: waits for an environment to come back, or for one to stop and
+    /// free its slot, for at most the function's timeout (the longest any invocation holds an
+    /// environment), then throttles as AWS does at a concurrency limit.
+    async fn wait_at_cap(
+        self: &Arc<Self>,
+        slots: &Arc<Semaphore>,
+        tenant: Option<&Arc<str>>,
+    ) -> Result<Freed, Error> {
+        let mut rx = {
+            let mut idle = self.idle.lock().expect("idle lock");
+            // One may have come back since this invocation last looked.
+            if let Some(env) = idle.pop(tenant) {
+                return Ok(Freed::Env(env));
+            }
+            // What is idle serves other tenants: the least recently used gives way.
+            if tenant.is_some()
+                && let Some(at) = idle.envs.iter().position(|e| !e.is_provisioned())
+            {
+                idle.envs.remove(at).retire();
+            }
+            let (tx, rx) = oneshot::channel();
+            idle.waiters.push_back(Waiter {
+                tenant: tenant.cloned(),
+                handoff: tx,
+            });
+            rx
+        };
+        let wait = Duration::from_secs(u64::from(self.record.config.timeout));
+        let freed = tokio::select! {
+            biased;
+            handoff = &mut rx => match handoff {
+                Ok(handoff) => return Ok(Freed::Env(handoff.take())),
+                Err(_) => None,
+            },
+            slot = slots.clone().acquire_owned() => slot.ok().map(Freed::Slot),
+            () = tokio::time::sleep(wait) => None,
+        };
+        // Closing first means an environment is either ours now or offered elsewhere.
+        rx.close();
+        if let Ok(handoff) = rx.try_recv() {
+            return Ok(Freed::Env(handoff.take()));
+        }
+        freed.ok_or(Error::Throttled(ThrottleReason::HostCapacityExceeded))
     }
 
     fn lease(self: &Arc<Self>, env: Arc<Env>, permit: Permit) -> Lease {
@@ -428,11 +504,13 @@ impl Pool {
         }
     }
 
-    /// Creates an environment (without starting its runtime) within the host's budget.
+    /// Creates an environment (without starting its runtime) within the host's budget; `slot`
+    /// is its place under the environment cap, if there is one.
     async fn new_env(
         self: &Arc<Self>,
         initialization_type: &'static str,
         tenant: Option<(Arc<str>, TenantSlot)>,
+        slot: Option<OwnedSemaphorePermit>,
     ) -> Result<Arc<Env>, Error> {
         let prepared = self.prepare().await;
         let mb = self
@@ -461,6 +539,7 @@ impl Pool {
             ctx: self.ctx.clone(),
             prepared,
             capacity,
+            slot,
             initialization_type,
             tenant,
         };
@@ -533,7 +612,20 @@ impl Pool {
                 Err(back) => handoff = back,
             }
         }
-        idle.envs.push(handoff.take());
+        let env = handoff.take();
+        // At the cap, invocations of other tenants may be waiting for a slot: an environment
+        // none of them can use stops to free its own.
+        idle.waiters.retain(|w| !w.handoff.is_closed());
+        let at_cap = self
+            .slots
+            .as_ref()
+            .is_some_and(|s| s.available_permits() == 0);
+        if at_cap && !idle.waiters.is_empty() && !env.is_provisioned() {
+            drop(idle);
+            env.retire();
+            return;
+        }
+        idle.envs.push(env);
     }
 
     fn retire_env(&self, env: &Env) {
@@ -596,7 +688,7 @@ impl Pool {
 
     async fn provision_one(self: Arc<Self>) {
         let result = async {
-            let env = self.new_env("provisioned-concurrency", None).await?;
+            let env = self.new_env("provisioned-concurrency", None, None).await?;
             let ready = env.start();
             match tokio::time::timeout(self.ctx.init_timeout, ready).await {
                 Ok(Ok(InitOutcome::Ready)) => Ok(env),

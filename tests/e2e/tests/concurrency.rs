@@ -259,6 +259,69 @@ async fn the_host_memory_budget_throttles_instead_of_exhausting_the_host() {
 }
 
 #[tokio::test]
+async fn the_environment_cap_makes_invokes_wait_for_an_environment_instead_of_starting_one() {
+    let server = TestServer::start_with(Options {
+        configure: Box::new(|c| c.max_environments_per_function = Some(2)),
+        ..Default::default()
+    })
+    .await;
+    function("capped").timeout(10).deploy(&server).await;
+    let calls = (0..6).map(|_| {
+        let client = server.client.clone();
+        async move {
+            let out = client
+                .invoke()
+                .function_name("capped")
+                .payload(Blob::new(r#"{"sleep_ms":300,"context":true}"#))
+                .send()
+                .await
+                .expect("a capped invoke waits, it is not throttled");
+            assert_eq!(out.function_error(), None, "{}", body(&out));
+            serde_json::from_str::<Value>(&body(&out)).unwrap()["pid"]
+                .as_u64()
+                .unwrap()
+        }
+    });
+    let pids: std::collections::HashSet<u64> =
+        futures::future::join_all(calls).await.into_iter().collect();
+    assert_eq!(
+        pids.len(),
+        2,
+        "six overlapping invokes under a cap of two: {pids:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_invoke_waiting_at_the_environment_cap_longer_than_the_timeout_is_throttled() {
+    // One environment, a 2 s timeout, three 1.5 s invokes at once: the first runs at once, the
+    // second waits 1.5 s and runs, the third would wait 3 s and is throttled after 2.
+    let server = TestServer::start_with(Options {
+        configure: Box::new(|c| c.max_environments_per_function = Some(1)),
+        ..Default::default()
+    })
+    .await;
+    function("one-env").timeout(2).deploy(&server).await;
+    let results = overlapping(&server, "one-env", 3, 1500).await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        2,
+        "{results:?}"
+    );
+    let refused = results.iter().find_map(|r| r.clone().err()).unwrap();
+    assert_eq!(
+        refused,
+        (
+            "TooManyRequestsException".to_owned(),
+            "ConcurrentInvocationLimitExceeded".to_owned(),
+            "Rate Exceeded.".to_owned(),
+            429
+        )
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn the_scaling_rate_limits_new_environments() {
     let server = TestServer::start_with(Options {
         configure: Box::new(|c| c.scaling_rate = 2),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{InvocationType, TenantIsolationMode};
-use invokd_e2e::{TestServer, body, eventually, function};
+use invokd_e2e::{Options, TestServer, body, eventually, function};
 use serde_json::{Value, json};
 
 /// Invokes `name` for `tenant` and returns what the fixture saw (`{"context": true}`).
@@ -225,5 +225,25 @@ async fn tenant_environments_are_limited_by_the_functions_concurrency() {
         .await
         .unwrap();
     as_tenant(&server, "iso", "three", 0).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn at_the_environment_cap_an_idle_environment_gives_way_to_another_tenant() {
+    let server = TestServer::start_with(Options {
+        configure: Box::new(|c| c.max_environments_per_function = Some(1)),
+        ..Default::default()
+    })
+    .await;
+    function("iso").tenant_isolated().deploy(&server).await;
+    let one = as_tenant(&server, "iso", "one", 0).await["pid"].clone();
+    let two = as_tenant(&server, "iso", "two", 0).await["pid"].clone();
+    assert_ne!(one, two, "tenants never share a process");
+    let one_again = as_tenant(&server, "iso", "one", 0).await["pid"].clone();
+    assert_ne!(
+        one_again, one,
+        "tenant one's environment stopped to make room for two"
+    );
+    assert_ne!(one_again, two);
     server.stop().await;
 }
