@@ -288,19 +288,19 @@ def pct(v, q):
 class Invokd:
     """One `invokd serve` on a free loopback port with a fresh data directory."""
 
-    def __init__(self, out, name="invokd", extra=(), verbose=True, data_root=None):
+    def __init__(self, out, name="invokd", extra=(), verbose=True, data_root=None, prefix=(), ready_s=60):
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.data_dir = tempfile.mkdtemp(prefix=f"{name}-data-", dir=data_root or "/tmp")
         _data_dirs.append(self.data_dir)
         self.log_path = os.path.join(out, f"{name}.log")
-        cmd = [invokd_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir, *extra]
+        cmd = [*prefix, invokd_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir, *extra]
         if verbose:
             cmd.append("-v")
         self.cmd = cmd
         self.proc = spawn(cmd, self.log_path)
         self.pid = self.proc.pid
-        self.listen_s = wait_listen(self.port, 60, self.proc)
+        self.listen_s = wait_listen(self.port, ready_s, self.proc)
         # ready = the API answers
         for _ in range(200):
             try:

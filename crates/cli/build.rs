@@ -7,19 +7,71 @@
 //! glibc loads such a binary only from 2.36 on, and refuses it on older ones, so the flag is
 //! passed only when the C library the build links against is glibc 2.36 or newer; on other
 //! C libraries, in cross builds, or when `INVOKD_NO_RELR` is set, the binary keeps `RELA`.
+//!
+//! Code order (`symbol-order.txt`, made by `bench/symbol_order.py`): release builds place the
+//! functions a server runs first and together, so that starting and serving pages in a few
+//! 64 KiB fault-around windows of `.text` instead of a hundred (docs/benchmarks.md, "Memory").
+//! The option is lld's; it is passed where rustc links with its own lld (x86_64 Linux from Rust
+//! 1.90 on) unless the build chooses another linker, and never when `INVOKD_NO_SYMBOL_ORDER` is set.
+
+use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=INVOKD_NO_RELR");
-    if std::env::var_os("INVOKD_NO_RELR").is_some() {
-        return;
-    }
+    println!("cargo:rerun-if-env-changed=INVOKD_NO_SYMBOL_ORDER");
     let native = std::env::var("HOST").ok() == std::env::var("TARGET").ok();
     let linux_gnu = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
         && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu");
-    if native && linux_gnu && host_glibc_at_least(2, 36) {
+    if std::env::var_os("INVOKD_NO_RELR").is_none()
+        && native
+        && linux_gnu
+        && host_glibc_at_least(2, 36)
+    {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
+    let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("symbol-order.txt");
+    println!("cargo:rerun-if-changed={}", order.display());
+    if std::env::var_os("INVOKD_NO_SYMBOL_ORDER").is_none()
+        && std::env::var("PROFILE").as_deref() == Ok("release")
+        && links_with_rust_lld()
+        && order.is_file()
+    {
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+            order.display()
+        );
+        // Functions renamed or removed since the file was made are expected, not news.
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    }
+}
+
+/// Whether the binary is linked by rustc's own lld: the default for x86_64-unknown-linux-gnu
+/// since Rust 1.90, unless Cargo's configuration or RUSTFLAGS pick a linker.
+fn links_with_rust_lld() -> bool {
+    if std::env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu") {
+        return false;
+    }
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    if std::env::var_os("RUSTC_LINKER").is_some()
+        || flags.contains("linker")
+        || flags.contains("fuse-ld")
+    {
+        return false;
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Ok(out) = std::process::Command::new(rustc).arg("-vV").output() else {
+        return false;
+    };
+    let version = String::from_utf8_lossy(&out.stdout);
+    let release = version
+        .lines()
+        .find_map(|l| l.strip_prefix("release: "))
+        .unwrap_or("");
+    let mut parts = release
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (1, 90)
 }
 
 /// Whether the glibc this build script runs on (the one a native build links against) is at
