@@ -26,6 +26,11 @@ use crate::logs::LogStream;
 use crate::pool::{PoolContext, Prepared};
 use crate::rendezvous::{InitOutcome, Rendezvous};
 
+/// How stale the `Max Memory Used` of a REPORT line may be. Reading the peak is a file read
+/// (the cgroup's counter, or `/proc`): once every invocation it cost a busy environment more than
+/// the rest of its REPORT line; a peak reached longer ago than this is always in the line.
+const MEMORY_READ_INTERVAL_MS: u64 = 100;
+
 /// Why a runtime could not be started.
 #[derive(Debug, Clone)]
 pub(crate) enum StartError {
@@ -193,10 +198,10 @@ impl Env {
         }
     }
 
-    /// Peak memory in MB for REPORT lines, re-read at most once a second (`fresh` forces it).
-    pub fn max_memory_mb(&self, now_ms: u64, fresh: bool) -> u64 {
+    /// Peak memory in MB for REPORT lines, re-read at most every [`MEMORY_READ_INTERVAL_MS`].
+    pub fn max_memory_mb(&self, now_ms: u64) -> u64 {
         let read_at = self.memory_read_at.load(Ordering::Relaxed);
-        if fresh || now_ms.saturating_sub(read_at) >= 1000 || read_at == 0 {
+        if now_ms.saturating_sub(read_at) >= MEMORY_READ_INTERVAL_MS || read_at == 0 {
             let probe = self.process.lock().expect("env lock").memory.clone();
             if let Some(bytes) = probe.and_then(|p| p.peak_bytes()) {
                 self.memory_mb

@@ -416,7 +416,7 @@ impl Engine {
         }
         env.log
             .append(format!("END RequestId: {}\n", call.request_id).as_bytes());
-        let memory = env.max_memory_mb(self.inner.pools.clock_ms(), call.tail);
+        let memory = env.max_memory_mb(self.inner.pools.clock_ms());
         env.log.append(
             report
                 .line(call, memory, outcome.status.as_deref())
