@@ -615,15 +615,17 @@ impl Pool {
         let env = handoff.take();
         // At the cap, invocations of other tenants may be waiting for a slot: an environment
         // none of them can use stops to free its own.
-        idle.waiters.retain(|w| !w.handoff.is_closed());
         let at_cap = self
             .slots
             .as_ref()
             .is_some_and(|s| s.available_permits() == 0);
-        if at_cap && !idle.waiters.is_empty() && !env.is_provisioned() {
-            drop(idle);
-            env.retire();
-            return;
+        if at_cap && !env.is_provisioned() {
+            idle.waiters.retain(|w| !w.handoff.is_closed());
+            if !idle.waiters.is_empty() {
+                drop(idle);
+                env.retire();
+                return;
+            }
         }
         idle.envs.push(env);
     }
