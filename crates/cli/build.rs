@@ -12,7 +12,8 @@
 //! functions a server runs first and together, so that starting and serving pages in a few
 //! 64 KiB fault-around windows of `.text` instead of a hundred (docs/benchmarks.md, "Memory").
 //! The option is lld's; it is passed where rustc links with its own lld (x86_64 Linux from Rust
-//! 1.90 on) unless the build chooses another linker, and never when `INVOKD_NO_SYMBOL_ORDER` is set.
+//! 1.90 on) unless the build chooses another linker, and never when `INVOKD_NO_SYMBOL_ORDER` is
+//! set.
 
 use std::path::Path;
 

@@ -232,7 +232,8 @@ struct EnvTask {
     sandbox: PathBuf,
     token: CancellationToken,
     _capacity: OwnedSemaphorePermit,
-    /// Released, like the memory budget, only once the process has stopped.
+    /// The place under the environment cap and in the tenant-environment limit: released, like
+    /// the memory budget, only once the process has stopped.
     _slot: Option<OwnedSemaphorePermit>,
     _tenant_slot: Option<TenantSlot>,
 }
