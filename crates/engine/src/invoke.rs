@@ -282,7 +282,10 @@ impl Engine {
         loop {
             if !env.is_running() {
                 match self.start_runtime(&env).await {
-                    Start::Ready(init) => report.init += init,
+                    Start::Ready(init) => {
+                        report.init += init;
+                        lease.note_init(init);
+                    }
                     Start::Failed(ending, init) => {
                         report.init += init;
                         delivery.started();

@@ -205,6 +205,8 @@ pub(crate) struct Pool {
     idle: Mutex<Idle>,
     /// Environments whose invocation ended but whose runtime has not polled again yet.
     returning: AtomicUsize,
+    /// How long the last runtime of this version took to initialise, in milliseconds.
+    last_init_ms: AtomicU64,
     /// One permit per on-demand environment under the environment cap, held until its process
     /// has stopped; `None` without a cap.
     slots: Option<Arc<Semaphore>>,
@@ -234,16 +236,32 @@ pub(crate) struct Lease {
     _permit: Permit,
 }
 
+impl Lease {
+    /// Records how long the runtime took to initialise, which sets how long later invocations
+    /// wait for a returning environment rather than start one.
+    pub fn note_init(&self, init: Duration) {
+        self.pool
+            .last_init_ms
+            .store(init.as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         self.pool.release(self.env.clone());
     }
 }
 
-/// How long an invocation waits for an environment that has answered but not yet polled for
-/// its next event, before starting a new one. A runtime polls again within a millisecond on an
-/// idle host but can take several on a loaded one; a cold start costs more than this wait.
+/// How long an invocation waits at least for an environment that has answered but not yet polled
+/// for its next event, before starting a new one. A runtime polls again within a millisecond on an
+/// idle host but can take several on a loaded one.
 const RETURNING_WAIT: Duration = Duration::from_millis(20);
+
+/// How long it waits at most. Up to this, it waits as long as the version's last cold start took
+/// (a Python runtime's init is 100 ms and more, and one may take tens of milliseconds to poll
+/// again after its first answer); beyond it, a runtime that never polls again would hold up every
+/// cold start too long.
+const MAX_RETURNING_WAIT: Duration = Duration::from_millis(250);
 
 /// A pool's idle environments and the invocations waiting for an environment on its way back,
 /// under one lock so that an environment coming back is never missed by a waiter.
@@ -326,6 +344,7 @@ impl Pool {
             prepared: OnceCell::new(),
             idle: Mutex::new(Idle::default()),
             returning: AtomicUsize::new(0),
+            last_init_ms: AtomicU64::new(0),
             slots: ctx
                 .max_environments
                 .map(|n| Arc::new(Semaphore::new(n as usize))),
@@ -408,7 +427,7 @@ impl Pool {
             })
         };
         if let Some(mut rx) = handoff {
-            let env = match tokio::time::timeout(RETURNING_WAIT, &mut rx).await {
+            let env = match tokio::time::timeout(self.returning_wait(), &mut rx).await {
                 Ok(Ok(handoff)) => Some(handoff.take()),
                 // Closing first means an environment is either ours now or offered elsewhere.
                 _ => {
@@ -494,6 +513,12 @@ impl Pool {
             return Ok(Freed::Env(handoff.take()));
         }
         freed.ok_or(Error::Throttled(ThrottleReason::HostCapacityExceeded))
+    }
+
+    /// How long to wait for an environment on its way back: about what starting one costs.
+    fn returning_wait(&self) -> Duration {
+        Duration::from_millis(self.last_init_ms.load(Ordering::Relaxed))
+            .clamp(RETURNING_WAIT, MAX_RETURNING_WAIT)
     }
 
     fn lease(self: &Arc<Self>, env: Arc<Env>, permit: Permit) -> Lease {

@@ -676,6 +676,37 @@ async fn a_steady_load_reuses_as_many_environments_as_it_keeps_busy() {
 }
 
 #[tokio::test]
+async fn a_runtime_slow_to_poll_again_is_waited_for_when_starting_one_is_slower() {
+    // Init takes 300 ms and the runtime polls again 100 ms after each answer: sequential
+    // invokes wait for it (about as long as a cold start would take) instead of starting more.
+    let script = r#"#!/bin/sh
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
+sleep 0.3
+while true; do
+  id=$(curl -sS -D - -o /dev/null "$api/next" | tr -d '\r' | sed -n 's/^[Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d: //p')
+  curl -sS -o /dev/null -X POST "$api/$id/response" -d "$$"
+  sleep 0.1
+done
+"#;
+    let server = TestServer::start().await;
+    function("slow-poll")
+        .package(shell_package(script))
+        .deploy(&server)
+        .await;
+    let mut pids = Vec::new();
+    for _ in 0..3 {
+        let out = invoke(&server, "slow-poll", "{}").await;
+        assert_eq!(out.function_error(), None, "{}", body(&out));
+        pids.push(body(&out));
+    }
+    assert!(
+        pids.iter().all(|p| p == &pids[0]),
+        "three sequential invokes ran in {pids:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn out_of_memory_is_reported_as_runtime_out_of_memory() {
     let server = TestServer::start().await;
     function("hungry")
