@@ -294,6 +294,13 @@ enum Freed {
     Slot(OwnedSemaphorePermit),
 }
 
+/// Leaves the waiters' queue: the environment handed over meanwhile, if one was. Closing first
+/// means an environment is either ours now or offered elsewhere.
+fn stop_waiting(rx: &mut oneshot::Receiver<Handoff>) -> Option<Arc<Env>> {
+    rx.close();
+    rx.try_recv().ok().map(Handoff::take)
+}
+
 impl Handoff {
     fn take(mut self) -> Arc<Env> {
         self.env.take().expect("a handoff is taken once")
@@ -309,6 +316,16 @@ impl Drop for Handoff {
 }
 
 impl Idle {
+    /// Queues an invocation for the next environment of `tenant` that comes back.
+    fn wait(&mut self, tenant: Option<&Arc<str>>) -> oneshot::Receiver<Handoff> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push_back(Waiter {
+            tenant: tenant.cloned(),
+            handoff: tx,
+        });
+        rx
+    }
+
     /// An idle environment for `tenant`: provisioned ones first, then the most recently used.
     fn pop(&mut self, tenant: Option<&Arc<str>>) -> Option<Arc<Env>> {
         let idle = &mut self.envs;
@@ -417,23 +434,12 @@ impl Pool {
             // Wait for an environment on its way back rather than start one, unless every
             // returning environment is already promised to an earlier invocation.
             idle.waiters.retain(|w| !w.handoff.is_closed());
-            (self.returning.load(Ordering::Acquire) > idle.waiters.len()).then(|| {
-                let (tx, rx) = oneshot::channel();
-                idle.waiters.push_back(Waiter {
-                    tenant: tenant.cloned(),
-                    handoff: tx,
-                });
-                rx
-            })
+            (self.returning.load(Ordering::Acquire) > idle.waiters.len()).then(|| idle.wait(tenant))
         };
         if let Some(mut rx) = handoff {
             let env = match tokio::time::timeout(self.returning_wait(), &mut rx).await {
                 Ok(Ok(handoff)) => Some(handoff.take()),
-                // Closing first means an environment is either ours now or offered elsewhere.
-                _ => {
-                    rx.close();
-                    rx.try_recv().ok().map(Handoff::take)
-                }
+                _ => stop_waiting(&mut rx),
             };
             if let Some(env) = env {
                 return Ok(self.lease(env, permit));
@@ -490,12 +496,7 @@ impl Pool {
             {
                 idle.envs.remove(at).retire();
             }
-            let (tx, rx) = oneshot::channel();
-            idle.waiters.push_back(Waiter {
-                tenant: tenant.cloned(),
-                handoff: tx,
-            });
-            rx
+            idle.wait(tenant)
         };
         let wait = Duration::from_secs(u64::from(self.record.config.timeout));
         let freed = tokio::select! {
@@ -507,10 +508,8 @@ impl Pool {
             slot = slots.clone().acquire_owned() => slot.ok().map(Freed::Slot),
             () = tokio::time::sleep(wait) => None,
         };
-        // Closing first means an environment is either ours now or offered elsewhere.
-        rx.close();
-        if let Ok(handoff) = rx.try_recv() {
-            return Ok(Freed::Env(handoff.take()));
+        if let Some(env) = stop_waiting(&mut rx) {
+            return Ok(Freed::Env(env));
         }
         freed.ok_or(Error::Throttled(ThrottleReason::HostCapacityExceeded))
     }
