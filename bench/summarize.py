@@ -2,7 +2,7 @@
 """summarize.py — one Markdown report from a bench/run output directory.
 
 Usage: bench/summarize.py OUT_DIR [--command "bench/run ..."]
-Reads warm.json, cold.json, memory.json, cpu.json, events.json, variants.json (whichever exist) and prints the
+Reads warm.json, cold.json, memory.json, cpu.json, events.json, variants.json, instructions.json (whichever exist) and prints the
 report (bench/run also saves it as OUT_DIR/report.md). The full per-target table comes from
 peer-bench's report.py (ratios vs relay-8).
 """
@@ -15,6 +15,7 @@ import sys
 import common as C
 import cold as cold_mod
 import cpu as cpu_mod
+import instructions as instructions_mod
 import events as events_mod
 import memory as memory_mod
 import variants as variants_mod
@@ -88,8 +89,8 @@ def main():
     ap.add_argument("--command", default="bench/run")
     a = ap.parse_args()
     d = a.out
-    w, cold, mem, cpu, ev, var = (load(d, f) for f in ("warm.json", "cold.json", "memory.json", "cpu.json", "events.json",
-                                                     "variants.json"))
+    w, cold, mem, cpu, ev, var, ins = (load(d, f) for f in ("warm.json", "cold.json", "memory.json", "cpu.json",
+                                                          "events.json", "variants.json", "instructions.json"))
     m = (w or {}).get("extra", {}).get("machine") or C.machine_info()
     print(f"# invokd benchmark report\n")
     print(f"- date: {m['date']}")
@@ -139,6 +140,8 @@ def main():
         print("not run")
     print("\n## Server CPU per invoke (fixed invoke count)\n")
     print(cpu_mod.table(cpu["rows"]) if cpu else "not run")
+    print("\n## Server instructions per invoke (callgrind, deterministic)\n")
+    print(instructions_mod.table(ins["rows"]) if ins else "not run")
     print("\n## Durable asynchronous (Event) invokes\n")
     print(events_mod.table(ev) if ev else "not run")
     print("\n## Invoke options against the plain invoke (LogType Tail, ClientContext, 6 MB)\n")

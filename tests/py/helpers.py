@@ -173,11 +173,12 @@ def shell_package(script: str = ECHO_BOOTSTRAP) -> bytes:
 PROBE_RUNTIME = r'''
 import json, os, sys, time, urllib.error, urllib.request
 
-API = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
+ROOT = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"]
+API = ROOT + "/2018-06-01/runtime"
 
 
-def call(method, path, body=None, headers=None):
-    req = urllib.request.Request(API + path, data=body, method=method, headers=headers or {})
+def call(method, path, body=None, headers=None, root=API):
+    req = urllib.request.Request(root + path, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req) as r:
             return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
@@ -228,6 +229,12 @@ while True:
             seen["error"] = {"status": s}
         if "record_to" in event:
             record(event, seen)
+    elif action == "requests":
+        seen = []
+        for method, path in event["requests"]:
+            s, h, b = call(method, path, root=ROOT)
+            seen.append({"status": s, "allow": h.get("allow"), "body": json.loads(b) if b else None})
+        answer(request_id, seen)
     elif action == "exit":
         sys.exit(event["code"])
     else:

@@ -100,6 +100,36 @@ def test_response_for_another_request_id_is_refused(server, probe):
     assert seen == {"status": 400, "body": {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}}
 
 
+def test_unknown_paths_are_not_found_and_other_methods_not_allowed(server, probe):
+    requests = [
+        ["GET", "/2018-06-01/runtime/invocation/some-id/unknown"],
+        ["POST", "/2018-06-01/runtime/invocation/some-id/response/more"],
+        ["GET", "/2018-06-01/runtime/invocation/next/"],
+        ["GET", "/2018-06-01/other"],
+        ["GET", "/"],
+        ["POST", "/2018-06-01/runtime/invocation/next"],
+        # HEAD would take an event and drop its payload.
+        ["HEAD", "/2018-06-01/runtime/invocation/next"],
+        ["GET", "/2018-06-01/runtime/invocation/some-id/response"],
+        ["PUT", "/2018-06-01/runtime/invocation/some-id/error"],
+        ["GET", "/2018-06-01/runtime/init/error"],
+    ]
+
+    _, seen = invoke(server, probe, {"action": "requests", "requests": requests})
+
+    not_found = {"status": 404, "allow": None, "body": {"errorMessage": "Not Found", "errorType": "NotFound"}}
+    assert seen == [not_found] * 5 + [
+        {"status": 405, "allow": "GET", "body": None},
+        {"status": 405, "allow": "GET", "body": None},
+        {"status": 405, "allow": "POST", "body": None},
+        {"status": 405, "allow": "POST", "body": None},
+        {"status": 405, "allow": "POST", "body": None},
+    ]
+    # Nothing of that disturbed the environment: it takes the next invocation as usual.
+    _, echoed = invoke(server, probe, {"action": "echo", "n": 1})
+    assert echoed == {"action": "echo", "n": 1}
+
+
 def recorded(path):
     """What the probe runtime wrote to `path` (it does so after the invocation's response)."""
     eventually(path.exists, timeout=15, what=f"the runtime to record {path.name}")

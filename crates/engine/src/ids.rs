@@ -1,4 +1,7 @@
 //! Identifiers the platform mints: request ids, revision ids, trace headers, log stream names.
+//!
+//! Every synchronous invoke mints a request id and a trace header, so these write their hex
+//! digits straight into the string rather than through `fmt` one digit at a time.
 
 use std::fmt::Write as _;
 
@@ -6,7 +9,11 @@ use rand::Rng;
 
 /// A lower-case UUID v4, the form of request ids and revision ids.
 pub fn uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
+    let mut buf = uuid::Uuid::encode_buffer();
+    uuid::Uuid::new_v4()
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_owned()
 }
 
 /// Milliseconds since the Unix epoch (wall clock: what headers and records carry).
@@ -17,12 +24,28 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn hex(n: usize) -> String {
-    let mut rng = rand::rng();
-    let mut s = String::with_capacity(n);
-    for _ in 0..n {
-        let _ = write!(s, "{:x}", rng.random_range(0..16u8));
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends the low `digits` hex digits of `value` (most significant first).
+fn push_hex(s: &mut String, value: u64, digits: u32) {
+    for i in (0..digits).rev() {
+        s.push(HEX_DIGITS[((value >> (4 * i)) & 0xf) as usize] as char);
     }
+}
+
+/// Appends `n` random hex digits.
+fn push_random_hex(s: &mut String, mut n: u32) {
+    let mut rng = rand::rng();
+    while n > 0 {
+        let digits = n.min(16);
+        push_hex(s, rng.random::<u64>(), digits);
+        n -= digits;
+    }
+}
+
+fn hex(n: u32) -> String {
+    let mut s = String::with_capacity(n as usize);
+    push_random_hex(&mut s, n);
     s
 }
 
@@ -36,21 +59,35 @@ fn hex(n: usize) -> String {
 pub fn trace_header(caller: Option<&str>) -> (String, u32) {
     let field =
         |name: &str| caller.and_then(|h| h.split(';').find_map(|p| p.trim().strip_prefix(name)));
-    let root = field("Root=")
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("1-{:08x}-{}", now_ms() / 1000, hex(24)));
+    let root = field("Root=");
     let sampled = field("Sampled=").unwrap_or("0");
     let (hash, count) = match field("Lineage=").and_then(parse_lineage) {
-        Some((hash, n)) => (hash.to_owned(), n.saturating_add(1)),
-        None => (hex(8), 0),
+        Some((hash, n)) => (Some(hash), n.saturating_add(1)),
+        None => (None, 0),
     };
-    (
-        format!(
-            "Root={root};Parent={};Sampled={sampled};Lineage=1:{hash}:{count}",
-            hex(16)
-        ),
-        count,
-    )
+    let mut s = String::with_capacity(120);
+    s.push_str("Root=");
+    match root {
+        Some(root) => s.push_str(root),
+        None => {
+            s.push_str("1-");
+            push_hex(&mut s, (now_ms() / 1000) as u64, 8);
+            s.push('-');
+            push_random_hex(&mut s, 24);
+        }
+    }
+    s.push_str(";Parent=");
+    push_random_hex(&mut s, 16);
+    s.push_str(";Sampled=");
+    s.push_str(sampled);
+    s.push_str(";Lineage=1:");
+    match hash {
+        Some(hash) => s.push_str(hash),
+        None => push_random_hex(&mut s, 8),
+    }
+    s.push(':');
+    let _ = write!(s, "{count}");
+    (s, count)
 }
 
 /// `1:<hash>:<count>` -> (hash, count).
@@ -97,6 +134,26 @@ mod tests {
         assert!(h.starts_with("Root=1-"), "{h}");
         assert!(h.contains(";Sampled=0;Lineage=1:"), "{h}");
         assert_eq!(n, 0);
+        // Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=0;Lineage=1:<8 hex>:0
+        let parts: Vec<&str> = h.split(';').collect();
+        let is_hex = |s: &str, n: usize| {
+            s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        };
+        let root: Vec<&str> = parts[0].strip_prefix("Root=").unwrap().split('-').collect();
+        assert_eq!(root[0], "1");
+        assert!(is_hex(root[1], 8) && is_hex(root[2], 24), "{h}");
+        let epoch = u64::from_str_radix(root[1], 16).unwrap() as i64;
+        assert!((epoch - super::now_ms() / 1000).abs() < 5, "{h}");
+        assert!(is_hex(parts[1].strip_prefix("Parent=").unwrap(), 16), "{h}");
+        assert_eq!(parts[2], "Sampled=0");
+        let lineage: Vec<&str> = parts[3]
+            .strip_prefix("Lineage=")
+            .unwrap()
+            .split(':')
+            .collect();
+        assert_eq!((lineage[0], lineage[2]), ("1", "0"));
+        assert!(is_hex(lineage[1], 8), "{h}");
+        assert_ne!(super::trace_header(None).0, h, "fresh ids each time");
         let (continued, n) = super::trace_header(Some(
             "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=1;Lineage=1:38a5ab94:4",
         ));
@@ -112,5 +169,13 @@ mod tests {
     fn stream_names() {
         let s = super::log_stream_name("$LATEST");
         assert_eq!(s.len(), "2024/12/17/[$LATEST]".len() + 32, "{s}");
+    }
+
+    #[test]
+    fn request_ids_are_lower_case_uuids() {
+        let id = super::uuid();
+        let parsed = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(id, parsed.hyphenated().to_string());
     }
 }

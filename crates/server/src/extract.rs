@@ -68,6 +68,6 @@ pub fn qualified_function(
 }
 
 /// A header's value as text (invalid UTF-8 reads as absent).
-pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub fn header(h: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use invokd_engine::invoke::MAX_SYNC_PAYLOAD;
 use invokd_engine::invoke::StreamOutcome;
-use invokd_model::{InvokeOutcome, StreamEvent};
+use invokd_model::{InvokeOutcome, StreamEvent, VersionId};
 use invokd_wire::eventstream;
 use invokd_wire::headers as h;
 use invokd_wire::invoke::InvokeParts;
@@ -44,6 +44,14 @@ fn text(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// `X-Amz-Executed-Version`: `$LATEST` or the version's number.
+fn version_value(version: VersionId) -> HeaderValue {
+    match version {
+        VersionId::Latest => HeaderValue::from_static("$LATEST"),
+        VersionId::Published(n) => HeaderValue::from(n),
+    }
+}
+
 fn render(outcome: InvokeOutcome) -> Response {
     match outcome {
         InvokeOutcome::Response {
@@ -60,7 +68,7 @@ fn render(outcome: InvokeOutcome) -> Response {
                 HeaderValue::from_static("application/json"),
             );
             hs.insert(h::REQUEST_ID, text(&request_id));
-            hs.insert(h::EXECUTED_VERSION, text(&executed_version.to_string()));
+            hs.insert(h::EXECUTED_VERSION, version_value(executed_version));
             hs.insert(h::REMAPPED_CONTENT_LENGTH, HeaderValue::from_static("0"));
             if let Some(e) = function_error {
                 hs.insert(h::FUNCTION_ERROR, HeaderValue::from_static(e.as_str()));
@@ -154,10 +162,7 @@ pub async fn invoke_with_response_stream(
                 HeaderValue::from_static(eventstream::CONTENT_TYPE),
             );
             hs.insert(h::REQUEST_ID, text(&stream.request_id));
-            hs.insert(
-                h::EXECUTED_VERSION,
-                text(&stream.executed_version.to_string()),
-            );
+            hs.insert(h::EXECUTED_VERSION, version_value(stream.executed_version));
             res
         }
     })

@@ -4,18 +4,15 @@
 //! environment's events. Handlers translate HTTP to the engine's [`RuntimeApi`] and back; error
 //! bodies are `{"errorMessage", "errorType"}` with RAPID's statuses.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use invokd_engine::{
     BoxFuture, MAX_RESPONSE_BYTES, MAX_STREAMED_RESPONSE_BYTES, RuntimeApi, RuntimeApiError,
@@ -30,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::runtime_api_status;
 use crate::extract::header;
 
-/// Serves each environment's Runtime API with axum on hyper's HTTP/1 connection handling.
+/// Serves each environment's Runtime API on hyper's HTTP/1 connection handling.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RuntimeApiHttp;
 
@@ -45,21 +42,11 @@ impl RuntimeApiServer for RuntimeApiHttp {
     }
 }
 
-fn router(api: RuntimeApi) -> Router {
-    Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(response),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .fallback(not_found)
-        .with_state(Arc::new(api))
-}
+/// A Runtime API response: small and whole, so never a boxed or streamed body.
+type Reply = Response<Full<Bytes>>;
 
 async fn serve(listener: TcpListener, api: RuntimeApi, shutdown: CancellationToken) {
-    let service = hyper_util::service::TowerToHyperService::new(router(api));
+    let api = Arc::new(api);
     let connections = tokio_util::task::TaskTracker::new();
     loop {
         let stream = tokio::select! {
@@ -70,9 +57,13 @@ async fn serve(listener: TcpListener, api: RuntimeApi, shutdown: CancellationTok
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = service.clone();
+        let api = api.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let api = api.clone();
+                async move { Ok::<_, Infallible>(route(&api, req).await) }
+            });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
@@ -84,9 +75,46 @@ async fn serve(listener: TcpListener, api: RuntimeApi, shutdown: CancellationTok
     connections.close();
 }
 
-fn api_error(e: &RuntimeApiError) -> Response {
-    let (status, error_type) = runtime_api_status(e);
-    let mut res = (status, runtime_api_error_body(error_type, &e.to_string())).into_response();
+/// One of the Runtime API's four routes, or 404 (405 for a route's path with another method).
+///
+/// Matched by hand rather than with a router: every invocation makes two of these requests, and
+/// a general router's per-request work (extensions, boxed futures, path parameter maps) was a
+/// measurable part of the server's CPU per invoke.
+async fn route(api: &RuntimeApi, req: Request<Incoming>) -> Reply {
+    const PREFIX: &str = "/2018-06-01/runtime/";
+    let (parts, body) = req.into_parts();
+    let Some(path) = parts.uri.path().strip_prefix(PREFIX) else {
+        return not_found();
+    };
+    let post = parts.method == Method::POST;
+    match path {
+        // Not HEAD: it would take an event and drop its payload.
+        "invocation/next" if parts.method == Method::GET => next(api).await,
+        "invocation/next" => method_not_allowed("GET"),
+        "init/error" if post => init_error(api, &parts.headers, body).await,
+        "init/error" => method_not_allowed("POST"),
+        _ => {
+            let Some((id, action)) = path
+                .strip_prefix("invocation/")
+                .and_then(|rest| rest.split_once('/'))
+                .filter(|(id, action)| !id.is_empty() && !action.contains('/'))
+            else {
+                return not_found();
+            };
+            let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
+            match action {
+                "response" if post => response(api, &id, &parts.headers, body).await,
+                "error" if post => error(api, &id, &parts.headers, body).await,
+                "response" | "error" => method_not_allowed("POST"),
+                _ => not_found(),
+            }
+        }
+    }
+}
+
+fn reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
+    let mut res = Response::new(Full::new(body.into()));
+    *res.status_mut() = status;
     res.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -94,12 +122,30 @@ fn api_error(e: &RuntimeApiError) -> Response {
     res
 }
 
-fn accepted() -> Response {
-    let mut res = (StatusCode::ACCEPTED, r#"{"status":"OK"}"#).into_response();
-    res.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+fn api_error(e: &RuntimeApiError) -> Reply {
+    let (status, error_type) = runtime_api_status(e);
+    reply(status, runtime_api_error_body(error_type, &e.to_string()))
+}
+
+fn accepted() -> Reply {
+    reply(
+        StatusCode::ACCEPTED,
+        Bytes::from_static(br#"{"status":"OK"}"#),
+    )
+}
+
+fn not_found() -> Reply {
+    reply(
+        StatusCode::NOT_FOUND,
+        runtime_api_error_body("NotFound", "Not Found"),
+    )
+}
+
+fn method_not_allowed(allow: &'static str) -> Reply {
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    res.headers_mut()
+        .insert(http::header::ALLOW, HeaderValue::from_static(allow));
     res
 }
 
@@ -107,38 +153,39 @@ fn text(s: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(s).ok()
 }
 
-async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
+async fn next(api: &RuntimeApi) -> Reply {
     let event = match api.next().await {
         Ok(e) => e,
         Err(e) => return api_error(&e),
     };
-    let mut res = (StatusCode::OK, event.payload).into_response();
+    let mut res = reply(StatusCode::OK, event.payload);
     let hs = res.headers_mut();
-    hs.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let mut put = |name: &'static str, value: Option<&str>| {
+    let put = |hs: &mut HeaderMap, name: HeaderName, value: Option<&str>| {
         if let Some(v) = value.and_then(text) {
             hs.insert(name, v);
         }
     };
-    put(h::RT_REQUEST_ID, Some(&event.request_id));
-    put(h::RT_DEADLINE_MS, Some(&event.deadline_ms.to_string()));
+    put(hs, h::RT_REQUEST_ID, Some(&event.request_id));
+    hs.insert(h::RT_DEADLINE_MS, HeaderValue::from(event.deadline_ms));
     put(
+        hs,
         h::RT_INVOKED_FUNCTION_ARN,
         Some(&event.invoked_function_arn),
     );
-    put(h::RT_TRACE_ID, Some(&event.trace_id));
-    put(h::RT_CLIENT_CONTEXT, event.client_context.as_deref());
-    put(h::RT_COGNITO_IDENTITY, event.cognito_identity.as_deref());
-    put(h::RT_TENANT_ID, event.tenant_id.as_deref());
-    put(h::RT_INVOCATION_ID, Some(&event.invocation_id));
+    put(hs, h::RT_TRACE_ID, Some(&event.trace_id));
+    put(hs, h::RT_CLIENT_CONTEXT, event.client_context.as_deref());
+    put(
+        hs,
+        h::RT_COGNITO_IDENTITY,
+        event.cognito_identity.as_deref(),
+    );
+    put(hs, h::RT_TENANT_ID, event.tenant_id.as_deref());
+    put(hs, h::RT_INVOCATION_ID, Some(&event.invocation_id));
     res
 }
 
 /// Reads a runtime's post, bounded by the response limit. `None` means it was larger.
-async fn bounded(body: Body) -> Result<Option<Bytes>, ()> {
+async fn bounded(body: Incoming) -> Result<Option<Bytes>, ()> {
     match Limited::new(body, MAX_RESPONSE_BYTES).collect().await {
         Ok(c) => Ok(Some(c.to_bytes())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Ok(None),
@@ -146,15 +193,10 @@ async fn bounded(body: Body) -> Result<Option<Bytes>, ()> {
     }
 }
 
-async fn response(
-    State(api): State<Arc<RuntimeApi>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    match header(&headers, h::RT_RESPONSE_MODE) {
+async fn response(api: &RuntimeApi, id: &str, headers: &HeaderMap, body: Incoming) -> Reply {
+    match header(headers, h::RT_RESPONSE_MODE) {
         Some(mode) if mode.eq_ignore_ascii_case("streaming") => {
-            return match api.respond_streaming(&id) {
+            return match api.respond_streaming(id) {
                 Ok(sink) => stream_response(body, sink).await,
                 Err(e) => api_error(&e),
             };
@@ -163,8 +205,8 @@ async fn response(
         None => {}
     }
     let result = match bounded(body).await {
-        Ok(Some(bytes)) => api.respond(&id, bytes),
-        Ok(None) => match api.respond_too_large(&id) {
+        Ok(Some(bytes)) => api.respond(id, bytes),
+        Ok(None) => match api.respond_too_large(id) {
             Ok(()) => Err(RuntimeApiError::PayloadTooLarge(MAX_RESPONSE_BYTES)),
             Err(e) => Err(e),
         },
@@ -178,7 +220,7 @@ async fn response(
 
 /// Forwards a streamed response body into the invocation frame by frame, as the runtime sends
 /// it, then its error trailers (if any) with the end.
-async fn stream_response(mut body: Body, sink: mpsc::Sender<StreamPiece>) -> Response {
+async fn stream_response(mut body: Incoming, sink: mpsc::Sender<StreamPiece>) -> Reply {
     let mut total = 0usize;
     let mut failure = None;
     while let Some(frame) = body.frame().await {
@@ -227,29 +269,20 @@ fn stream_failure(trailers: &HeaderMap) -> Option<StreamFailure> {
     Some(StreamFailure { error_type, body })
 }
 
-async fn error(
-    State(api): State<Arc<RuntimeApi>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let error_type = header(&headers, h::RT_FUNCTION_ERROR_TYPE).map(str::to_owned);
+async fn error(api: &RuntimeApi, id: &str, headers: &HeaderMap, body: Incoming) -> Reply {
+    let error_type = header(headers, h::RT_FUNCTION_ERROR_TYPE).map(str::to_owned);
     let bytes = match bounded(body).await {
         Ok(Some(b)) => b,
         _ => Bytes::new(),
     };
-    match api.respond_error(&id, error_type, bytes) {
+    match api.respond_error(id, error_type, bytes) {
         Ok(()) => accepted(),
         Err(e) => api_error(&e),
     }
 }
 
-async fn init_error(
-    State(api): State<Arc<RuntimeApi>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let error_type = header(&headers, h::RT_FUNCTION_ERROR_TYPE).map(str::to_owned);
+async fn init_error(api: &RuntimeApi, headers: &HeaderMap, body: Incoming) -> Reply {
+    let error_type = header(headers, h::RT_FUNCTION_ERROR_TYPE).map(str::to_owned);
     let bytes = match bounded(body).await {
         Ok(Some(b)) => b,
         _ => Bytes::new(),
@@ -258,17 +291,4 @@ async fn init_error(
         Ok(()) => accepted(),
         Err(e) => api_error(&e),
     }
-}
-
-async fn not_found() -> Response {
-    let mut res = (
-        StatusCode::NOT_FOUND,
-        runtime_api_error_body("NotFound", "Not Found"),
-    )
-        .into_response();
-    res.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    res
 }

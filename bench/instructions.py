@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""instructions.py — user-space instructions the server executes per warm invoke, under callgrind.
+
+CPU time per invoke on a shared 2-core VM moves 10-20% between runs of the same binary, which
+hides the effect of most changes to the invoke path. Instructions counted by callgrind do not
+move: the same binary and load give the same count to within 1%. So this part serves each
+target under `valgrind --tool=callgrind`, runs unrecorded warm-up invokes, zeroes the counters
+(`callgrind_control -z`), runs exactly -n sequential invokes on one keep-alive connection,
+dumps the counters (`callgrind_control -d`), and divides. Only the server process is counted
+(not the function processes, not the client), and only user space: kernel work (the socket
+exchanges, about half of the server's CPU) is not in it, so compare it with the relay, which
+does the same socket work, rather than read it as time.
+
+Targets: invokd and peer-bench's relay (one instance), each serving rt-echo and echo-fn.
+`callgrind_annotate` on the dumps in $BENCH_OUT/instructions-*/ shows where the instructions go.
+
+Usage: bench/instructions.py [--quick] [-n 2000] [--functions rt-echo,echo-fn]   (needs valgrind)
+Writes $BENCH_OUT/instructions.json and prints a table.
+"""
+import argparse
+import glob
+import os
+import shutil
+import subprocess
+
+import common as C
+from invoke_bench import run_lbench  # peer-bench
+
+
+def totals(dump):
+    """The instruction count a callgrind dump reports for the whole program."""
+    with open(dump) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError(f"no totals in {dump}")
+
+
+def measure(pid, url, n, work):
+    """Instructions of process `pid` per invoke over `n` sequential invokes of `url`."""
+    run_lbench(url, ["-c", "1", "-n", "300", "--warmup", "5"], C.BODY)
+    subprocess.run(["callgrind_control", "-z", str(pid)], check=True, capture_output=True)
+    r = run_lbench(url, ["-c", "1", "-n", str(n), "--warmup", "0"], C.BODY)
+    subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
+    dumps = sorted(glob.glob(os.path.join(work, "callgrind.out.*")))
+    if not dumps or not r["ok"]:
+        raise RuntimeError(f"no callgrind dump in {work} or no successful invoke ({r})")
+    return totals(dumps[0]) / r["ok"], r["ok"], r["errors"]
+
+
+def callgrind(work):
+    return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={os.path.join(work, 'callgrind.out')}"]
+
+
+def invokd(out, fn, n):
+    work = os.path.join(out, f"instructions-invokd-{fn}")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    # Spares execute /proc/self/exe, which under valgrind is valgrind itself.
+    inv = C.Invokd(work, "invokd", extra=["--spare-processes", "0"], prefix=callgrind(work), ready_s=120,
+                   verbose=False)
+    try:
+        binary = C.tool("rt-echo") if fn == "rt-echo" else C.echo_fn_bin()
+        inv.create_function(fn, C.zip_bootstrap(binary))
+        return measure(inv.pid, f"{inv.endpoint}/2015-03-31/functions/{fn}/invocations", n, work)
+    finally:
+        C.stop_proc(inv.proc, grace=120)
+
+
+def relay(out, fn, n):
+    work = os.path.join(out, f"instructions-relay-{fn}")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    port = C.free_port()
+    binary = C.tool("rt-echo") if fn == "rt-echo" else C.echo_fn_bin()
+    p = C.spawn(callgrind(work) + [C.tool("relay"), "--addr", f"127.0.0.1:{port}", "--spawn", binary,
+                                   "--function-name", fn, "--max-instances", "1", "--prewarm", "1",
+                                   "--trace-header"], os.path.join(work, "relay.log"))
+    try:
+        C.wait_listen(port, 120, p)
+        return measure(p.pid, f"http://127.0.0.1:{port}/2015-03-31/functions/{fn}/invocations", n, work)
+    finally:
+        C.stop_proc(p, grace=60)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("-n", type=int)
+    ap.add_argument("--functions", default="rt-echo,echo-fn")
+    a = ap.parse_args()
+    n = a.n or (500 if a.quick else 2000)
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        raise SystemExit("instructions.py needs valgrind (apt-get install valgrind)")
+    C.install_cleanup()
+    C.ensure_built()
+    out = C.out_dir("instructions")
+    rows = []
+    for fn in a.functions.split(","):
+        for target, run in (("invokd", invokd), ("relay", relay)):
+            per_invoke, ok, errors = run(out, fn, n)
+            rows.append({"target": target, "function": fn, "instructions_per_invoke": per_invoke,
+                         "invokes": ok, "errors": errors})
+            C.log(f"instructions {target} fn={fn} per_invoke={per_invoke:.0f} invokes={ok:.0f} errors={errors:.0f}")
+    C.write_json(os.path.join(out, "instructions.json"), {"n": n, "rows": rows})
+    print(table(rows))
+
+
+def table(rows):
+    relay = {r["function"]: r["instructions_per_invoke"] for r in rows if r["target"] == "relay"}
+    out = ["| server user-space instructions per warm invoke (callgrind, c=1) | function | instructions | "
+           "÷ relay |", "|---|---|---|---|"]
+    for r in rows:
+        ratio = r["instructions_per_invoke"] / relay[r["function"]] if relay.get(r["function"]) else float("nan")
+        out.append(f"| {r['target']} | {r['function']} | {r['instructions_per_invoke']:.0f} | {ratio:.2f} |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
