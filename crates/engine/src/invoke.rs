@@ -10,6 +10,7 @@
 //! If the caller goes away mid-invocation the invocation still runs to its end, as on AWS, and
 //! only then is the environment given back (see [`InFlight`]).
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -418,7 +419,7 @@ impl Engine {
             env.log.append(line.as_bytes());
         }
         env.log
-            .append(format!("END RequestId: {}\n", call.request_id).as_bytes());
+            .append_parts(&[b"END RequestId: ", call.request_id.as_bytes(), b"\n"]);
         let memory = env.max_memory_mb(self.inner.pools.clock_ms());
         env.log.append(
             report
@@ -494,13 +495,21 @@ impl Call {
         if self.tail {
             env.log.start_capture();
         }
-        env.log.append(
-            format!(
-                "START RequestId: {} Version: {}\n",
-                self.request_id, self.version
-            )
-            .as_bytes(),
-        );
+        let number;
+        let version = match self.version {
+            VersionId::Latest => "$LATEST",
+            VersionId::Published(n) => {
+                number = n.to_string();
+                &number
+            }
+        };
+        env.log.append_parts(&[
+            b"START RequestId: ",
+            self.request_id.as_bytes(),
+            b" Version: ",
+            version.as_bytes(),
+            b"\n",
+        ]);
     }
 }
 
@@ -515,18 +524,31 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Appends `d` in milliseconds with two decimals (`3.01`), without float formatting: this is
+/// on every invocation's REPORT line.
+fn push_ms(line: &mut String, d: Duration) {
+    let hundredths = (d.as_nanos() + 5_000) / 10_000;
+    let _ = write!(line, "{}.{:02}", hundredths / 100, hundredths % 100);
+}
+
 impl Report {
     fn line(&self, call: &Call, max_memory_mb: u64, status: Option<&str>) -> String {
-        let duration = ms(self.duration);
-        let init = ms(self.init);
         // Since 2025-08 the init phase is billed for every function.
-        let billed = (duration + init).ceil().max(1.0) as u64;
-        let mut line = format!(
-            "REPORT RequestId: {}\tDuration: {duration:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\tMax Memory Used: {max_memory_mb} MB\t",
-            call.request_id, call.memory_size
+        let billed = (ms(self.duration) + ms(self.init)).ceil().max(1.0) as u64;
+        let mut line = String::with_capacity(192);
+        line.push_str("REPORT RequestId: ");
+        line.push_str(&call.request_id);
+        line.push_str("\tDuration: ");
+        push_ms(&mut line, self.duration);
+        let _ = write!(
+            line,
+            " ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\tMax Memory Used: {max_memory_mb} MB\t",
+            call.memory_size
         );
         if !self.init.is_zero() {
-            line.push_str(&format!("Init Duration: {init:.2} ms\t"));
+            line.push_str("Init Duration: ");
+            push_ms(&mut line, self.init);
+            line.push_str(" ms\t");
         }
         if let Some(status) = status {
             line.push_str(status);
@@ -1070,6 +1092,24 @@ mod tests {
             init: Duration::from_micros(110_100),
             duration: Duration::from_micros(3010),
         };
+        assert_eq!(
+            Report {
+                init: Duration::ZERO,
+                duration: Duration::from_nanos(999_994_999),
+            }
+            .line(&call, 36, Some("Status: timeout")),
+            "REPORT RequestId: id\tDuration: 999.99 ms\tBilled Duration: 1000 ms\tMemory Size: 128 MB\tMax Memory Used: 36 MB\tStatus: timeout\t\n"
+        );
+        for (nanos, text) in [
+            (0, "0.00"),
+            (4_999, "0.00"),
+            (5_000, "0.01"),
+            (1_234_567_890, "1234.57"),
+        ] {
+            let mut s = String::new();
+            push_ms(&mut s, Duration::from_nanos(nanos));
+            assert_eq!(s, text);
+        }
         assert_eq!(
             r.line(&call, 36, None),
             "REPORT RequestId: id\tDuration: 3.01 ms\tBilled Duration: 114 ms\tMemory Size: 128 MB\tMax Memory Used: 36 MB\tInit Duration: 110.10 ms\t\n"

@@ -117,6 +117,15 @@ impl LogStream {
         self.append_locked(&mut inner, bytes);
     }
 
+    /// Appends the concatenation of `parts` (one line built in pieces, without formatting it
+    /// into a string first).
+    pub fn append_parts(&self, parts: &[&[u8]]) {
+        let mut inner = self.lock();
+        for part in parts {
+            self.append_locked(&mut inner, part);
+        }
+    }
+
     fn append_locked(&self, inner: &mut Inner, bytes: &[u8]) {
         inner.pending.extend_from_slice(bytes);
         if let Some(c) = inner.capture.as_mut() {

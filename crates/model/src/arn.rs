@@ -29,10 +29,20 @@ impl Scope {
 
     /// `arn:aws:lambda:<region>:<account>:function:<name>`
     pub fn function_arn(&self, name: &str) -> String {
-        format!(
-            "arn:{}:lambda:{}:{}:function:{}",
-            self.partition, self.region, self.account_id, name
-        )
+        // Built by hand rather than with format!: every invocation names its function's ARN.
+        let parts = [
+            "arn:",
+            &self.partition,
+            ":lambda:",
+            &self.region,
+            ":",
+            &self.account_id,
+            ":function:",
+            name,
+        ];
+        let mut arn = String::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 16);
+        parts.iter().for_each(|p| arn.push_str(p));
+        arn
     }
 
     /// The function ARN with `:<qualifier>` appended.

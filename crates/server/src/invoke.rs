@@ -1,10 +1,10 @@
 //! The Invoke handler.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use invokd_engine::invoke::MAX_SYNC_PAYLOAD;
 use invokd_engine::invoke::StreamOutcome;
 use invokd_model::{InvokeOutcome, StreamEvent, VersionId};
@@ -23,17 +23,57 @@ pub async fn invoke(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let payload = extract::body(&headers, body, MAX_SYNC_PAYLOAD, "InvokeFunction").await?;
-    let query = extract::query(&uri);
+    invoke_parts(&app, &name, &uri, &headers, body).await
+}
+
+/// The function name of an Invoke request (`POST /2015-03-31/functions/{name}/invocations`,
+/// the name percent-decoded as the router decodes path parameters), or `None` for any other
+/// request, and for a name that does not decode, which the router then answers.
+pub fn invoke_path(req: &Request) -> Option<String> {
+    if req.method() != Method::POST {
+        return None;
+    }
+    let name = req
+        .uri()
+        .path()
+        .strip_prefix("/2015-03-31/functions/")?
+        .strip_suffix("/invocations")
+        .filter(|name| !name.is_empty() && !name.contains('/'))?;
+    let decoded = percent_encoding::percent_decode_str(name)
+        .decode_utf8()
+        .ok()?;
+    Some(decoded.into_owned())
+}
+
+/// Invoke without the router (local mode): the same handler, and the same `x-amzn-RequestId`
+/// on every response as the router's layer gives.
+pub async fn invoke_direct(app: App, name: String, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let res = match invoke_parts(&app, &name, &parts.uri, &parts.headers, body).await {
+        Ok(res) => res,
+        Err(e) => e.into_response(),
+    };
+    crate::request_id(res)
+}
+
+async fn invoke_parts(
+    app: &App,
+    name: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let payload = extract::body(headers, body, MAX_SYNC_PAYLOAD, "InvokeFunction").await?;
+    let query = extract::query(uri);
     let parts = InvokeParts {
-        function_name: &name,
+        function_name: name,
         qualifier: extract::param(&query, "Qualifier"),
-        invocation_type: header(&headers, h::INVOCATION_TYPE),
-        log_type: header(&headers, h::LOG_TYPE),
-        client_context: header(&headers, h::CLIENT_CONTEXT),
-        tenant_id: header(&headers, h::TENANT_ID),
-        durable_execution_name: header(&headers, h::DURABLE_EXECUTION_NAME),
-        trace_header: header(&headers, h::TRACE_ID),
+        invocation_type: header(headers, h::INVOCATION_TYPE),
+        log_type: header(headers, h::LOG_TYPE),
+        client_context: header(headers, h::CLIENT_CONTEXT),
+        tenant_id: header(headers, h::TENANT_ID),
+        durable_execution_name: header(headers, h::DURABLE_EXECUTION_NAME),
+        trace_header: header(headers, h::TRACE_ID),
         streaming: false,
     };
     let outcome = app.engine.invoke(parts.into_request(payload)?).await?;
@@ -194,5 +234,47 @@ impl http_body::Body for EventStreamBody {
                 Poll::Pending => return Poll::Pending,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path_of(method: Method, path: &str) -> Option<String> {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        invoke_path(&req)
+    }
+
+    #[test]
+    fn invoke_path_matches_what_the_router_would_route_to_invoke() {
+        let post = |p: &str| path_of(Method::POST, p);
+        assert_eq!(
+            post("/2015-03-31/functions/echo/invocations").as_deref(),
+            Some("echo")
+        );
+        // SDKs percent-encode an ARN's colons; the router decodes path parameters the same way.
+        assert_eq!(
+            post("/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Aecho/invocations?Qualifier=1")
+                .as_deref(),
+            Some("arn:aws:lambda:us-east-1:123456789012:function:echo")
+        );
+        // Everything else is the router's: other methods (405), other shapes, undecodable names.
+        assert_eq!(
+            path_of(Method::GET, "/2015-03-31/functions/echo/invocations"),
+            None
+        );
+        assert_eq!(post("/2015-03-31/functions//invocations"), None);
+        assert_eq!(post("/2015-03-31/functions/a/b/invocations"), None);
+        assert_eq!(post("/2015-03-31/functions/echo/invocations/"), None);
+        assert_eq!(post("/2015-03-31/functions/%FF/invocations"), None);
+        assert_eq!(
+            post("/2021-11-15/functions/echo/response-streaming-invocations"),
+            None
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! invokd over HTTP.
 //!
-//! Two kinds of listeners are served with axum: the Lambda REST API on the service's address
-//! ([`router`], served by [`run`]) and, on a loopback port of its own per execution environment,
-//! the Lambda Runtime API ([`RuntimeApiHttp`], which the engine asks to serve each listener it
-//! binds). Handlers extract, convert with `wire`, call the engine and convert back; every error
+//! Two kinds of listeners: the Lambda REST API on the service's address ([`router`], an axum
+//! router, served by [`run`], which in local mode sends Invoke's own path straight to its
+//! handler) and, on a loopback port of its own per execution environment, the Lambda Runtime API
+//! ([`RuntimeApiHttp`], four routes on hyper directly, which the engine asks to serve each
+//! listener it binds). Handlers extract, convert with `wire`, call the engine and convert back; every error
 //! becomes an AWS error in one place, [`error`]. In server mode ([`auth::Auth::Sigv4`]) every
 //! request of the REST API first passes [`auth`]: SigV4, then the one table of IAM actions.
 
@@ -19,11 +20,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
+use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::{Router, ServiceExt as _};
 use invokd_engine::Engine;
 use tokio::net::TcpListener;
+use tower::ServiceExt as _;
 
 pub use runtime_api::RuntimeApiHttp;
 
@@ -44,15 +47,24 @@ pub fn router(engine: Engine, local_addr: SocketAddr) -> Router {
 
 /// The Lambda REST API, authenticated as `auth` says.
 pub fn router_with(engine: Engine, local_addr: SocketAddr, auth: &auth::Auth) -> Router {
-    let front = match auth {
-        auth::Auth::Local => None,
-        auth::Auth::Sigv4(keyring) => Some(Arc::new(auth::Front::new(keyring, engine.scope()))),
-    };
-    let app = App {
-        engine,
-        local_addr,
-        front,
-    };
+    routes(App::new(engine, local_addr, auth))
+}
+
+impl App {
+    fn new(engine: Engine, local_addr: SocketAddr, auth: &auth::Auth) -> App {
+        let front = match auth {
+            auth::Auth::Local => None,
+            auth::Auth::Sigv4(keyring) => Some(Arc::new(auth::Front::new(keyring, engine.scope()))),
+        };
+        App {
+            engine,
+            local_addr,
+            front,
+        }
+    }
+}
+
+fn routes(app: App) -> Router {
     let routes = Router::new()
         .route(
             "/2015-03-31/functions",
@@ -184,7 +196,7 @@ pub fn router_with(engine: Engine, local_addr: SocketAddr, auth: &auth::Auth) ->
 ///
 /// A plain response map rather than `middleware::from_fn`: that boxes a future and clones the
 /// router's service for every request, which the invoke path measurably paid for.
-fn request_id(mut res: Response) -> Response {
+pub(crate) fn request_id(mut res: Response) -> Response {
     if !res.headers().contains_key(invokd_wire::headers::REQUEST_ID)
         && let Ok(v) = http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
     {
@@ -212,11 +224,28 @@ pub async fn run_with(
     auth: auth::Auth,
 ) -> std::io::Result<()> {
     let local_addr = listener.local_addr()?;
-    let app = router_with(engine, local_addr, &auth);
+    let app = App::new(engine, local_addr, &auth);
+    // In local mode Invoke's own path skips the router: its per-request work (path matching,
+    // extensions, a boxed handler future) was a measurable part of the server's CPU per invoke.
+    // Server mode authenticates every request first, so everything goes through the router.
+    let direct = app.front.is_none().then(|| app.clone());
+    let router = routes(app);
+    let service = tower::service_fn(move |req: Request| {
+        let direct = direct.clone();
+        let router = router.clone();
+        async move {
+            if let Some(app) = direct
+                && let Some(name) = invoke::invoke_path(&req)
+            {
+                return Ok(invoke::invoke_direct(app, name, req).await);
+            }
+            router.oneshot(req).await
+        }
+    });
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app)
+    axum::serve(listener, service.into_make_service())
         .with_graceful_shutdown(shutdown)
         .await
 }
