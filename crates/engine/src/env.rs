@@ -104,7 +104,7 @@ impl Env {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let runtime_api = listener.local_addr()?;
         let stream_name = crate::ids::log_stream_name(&prepared.record.version.to_string());
-        let log = Arc::new(LogStream::open(
+        let log = Arc::new(LogStream::new(
             &ctx.logs_dir,
             prepared.function_name.as_str(),
             stream_name,
@@ -262,6 +262,8 @@ impl EnvTask {
                                 *view = ProcessView { running: true, output: output.clone(), memory: Some(p.memory_probe()) };
                                 drop(view);
                                 process = Some(p);
+                                // While the runtime starts: off the cold start's path.
+                                self.env.log.create_file();
                             }
                             Err(e) => self.env.rendezvous.start_failed(e),
                         }

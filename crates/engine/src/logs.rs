@@ -61,6 +61,8 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 struct Inner {
     file: Option<File>,
+    /// Whether the file was created (or that failed): see [`LogStream::new`].
+    created: bool,
     written: u64,
     pending: Vec<u8>,
     capture: Option<Vec<u8>>,
@@ -82,21 +84,21 @@ pub(crate) struct LogStream {
 
 impl LogStream {
     /// Opens a new stream named `name` for `function` under `root`.
-    pub fn open(root: &Path, function: &str, name: String, limits: LogLimits) -> LogStream {
-        let dir = root.join(function);
-        let _ = fs::create_dir_all(&dir);
-        prune(&dir, limits.streams_per_function.saturating_sub(1));
-        let path = dir.join(format!("{}.log", name.replace('/', "-")));
-        let file = OpenOptions::new().create(true).append(true).open(&path);
-        if let Err(e) = &file {
-            tracing::warn!(path = %path.display(), error = %e, "cannot open log stream; function output is discarded");
-        }
+    /// A stream named `name` of `function`'s logs under `root`. Its file is created by
+    /// [`LogStream::create_file`] or at the first write, not here: creating it (and pruning the
+    /// function's oldest streams) is file-system work a cold start need not wait for, so the
+    /// environment's task does it while the runtime starts.
+    pub fn new(root: &Path, function: &str, name: String, limits: LogLimits) -> LogStream {
+        let path = root
+            .join(function)
+            .join(format!("{}.log", name.replace('/', "-")));
         LogStream {
             name,
             path,
             limits,
             inner: Mutex::new(Inner {
-                file: file.ok(),
+                file: None,
+                created: false,
                 written: 0,
                 pending: Vec::new(),
                 capture: None,
@@ -104,6 +106,33 @@ impl LogStream {
                 flush_due: None,
             }),
             deferred: Notify::new(),
+        }
+    }
+
+    /// Creates the stream's file, after deleting the function's oldest streams beyond its
+    /// limit, unless that was done already.
+    pub fn create_file(&self) {
+        let mut inner = self.lock();
+        self.create_file_locked(&mut inner);
+    }
+
+    fn create_file_locked(&self, inner: &mut Inner) {
+        if std::mem::replace(&mut inner.created, true) {
+            return;
+        }
+        if let Some(dir) = self.path.parent() {
+            let _ = fs::create_dir_all(dir);
+            prune(dir, self.limits.streams_per_function.saturating_sub(1));
+        }
+        match OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+        {
+            Ok(file) => inner.file = Some(file),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot open log stream; function output is discarded");
+            }
         }
     }
 
@@ -221,6 +250,7 @@ impl LogStream {
             return;
         }
         inner.last_flush = Some(Instant::now());
+        self.create_file_locked(inner);
         if inner.written >= self.limits.stream_bytes {
             let _ = fs::rename(&self.path, self.path.with_extension("log.1"));
             inner.file = OpenOptions::new()
@@ -279,7 +309,7 @@ mod tests {
     #[test]
     fn capture_keeps_the_last_four_kilobytes() {
         let dir = tempfile::tempdir().unwrap();
-        let s = LogStream::open(
+        let s = LogStream::new(
             dir.path(),
             "f",
             "2026/01/01/[$LATEST]abc".into(),
@@ -301,7 +331,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_busy_stream_is_written_once_per_interval() {
         let dir = tempfile::tempdir().unwrap();
-        let s = LogStream::open(dir.path(), "f", "s".into(), LogLimits::default());
+        let s = LogStream::new(dir.path(), "f", "s".into(), LogLimits::default());
         let file = dir.path().join("f/s.log");
         let written = || fs::read_to_string(&file).unwrap();
 
@@ -343,6 +373,20 @@ mod tests {
     }
 
     #[test]
+    fn the_file_is_created_on_request_or_at_the_first_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LogStream::new(dir.path(), "f", "s".into(), LogLimits::default());
+        assert!(!dir.path().join("f").exists(), "nothing on disk yet");
+        s.create_file();
+        assert_eq!(fs::read(dir.path().join("f/s.log")).unwrap(), b"");
+
+        let lazy = LogStream::new(dir.path(), "f", "t".into(), LogLimits::default());
+        lazy.append(b"line\n");
+        lazy.flush();
+        assert_eq!(fs::read(dir.path().join("f/t.log")).unwrap(), b"line\n");
+    }
+
+    #[test]
     fn old_streams_are_pruned() {
         let dir = tempfile::tempdir().unwrap();
         let limits = LogLimits {
@@ -350,7 +394,7 @@ mod tests {
             streams_per_function: 2,
         };
         for i in 0..4 {
-            let s = LogStream::open(dir.path(), "f", format!("s{i}"), limits);
+            let s = LogStream::new(dir.path(), "f", format!("s{i}"), limits);
             s.append(b"x");
         }
         assert_eq!(fs::read_dir(dir.path().join("f")).unwrap().count(), 2);

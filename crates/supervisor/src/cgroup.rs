@@ -95,6 +95,12 @@ fn write_limit(dir: &Path, v2: bool, limit_bytes: u64) -> io::Result<()> {
         let current = fs::read_to_string(&memory)
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok());
+        if current == Some(limit_bytes) {
+            // Set by this function before, with the swap limit and swappiness: a spare's group
+            // already has the most common function's limit, so most cold starts skip three
+            // cgroup writes.
+            return Ok(());
+        }
         if current.is_some_and(|c| limit_bytes > c) {
             // Without the memsw limit the group could swap instead of hitting its limit.
             let _ = fs::write(&memsw, limit_bytes.to_string());

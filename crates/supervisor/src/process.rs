@@ -273,6 +273,16 @@ fn unique_group_name(base: &str) -> String {
 /// `SCHED_BATCH` takes no priority.
 const BATCH_PARAM: nix::libc::sched_param = nix::libc::sched_param { sched_priority: 0 };
 
+/// Puts the calling process under `SCHED_BATCH` (see [`prepare_child`]). Best effort: without it
+/// the function only runs as an ordinary process would. Async-signal-safe (one system call).
+pub(crate) fn set_batch_policy() {
+    // SAFETY: sched_setscheduler(2) on the calling process with a valid parameter block.
+    #[allow(unsafe_code)]
+    unsafe {
+        nix::libc::sched_setscheduler(0, nix::libc::SCHED_BATCH, &BATCH_PARAM);
+    }
+}
+
 /// Prepares the child between fork and exec: it asks the kernel to SIGKILL it when invokd dies
 /// (so no function process outlives the server, even after `kill -9`; the signal follows the
 /// spawning *thread*, and environments are spawned from the runtime's worker threads, which live
@@ -290,7 +300,9 @@ const BATCH_PARAM: nix::libc::sched_param = nix::libc::sched_param { sched_prior
 /// `execvp`, which hands a file the kernel cannot run (a script without `#!`, another
 /// architecture's binary) to `/bin/sh`, where AWS reports `exec format error`.
 ///
-/// `status`, when given, is placed at descriptor 3 of the child (for the exec helper).
+/// `status`, when given, is placed at descriptor 3 of the child (for the exec helper), and the
+/// child keeps the normal policy: a spare switches to `SCHED_BATCH` itself just before it
+/// executes the runtime ([`set_batch_policy`]), so that a cold start's request wakes it at once.
 #[allow(unsafe_code)]
 pub(crate) fn prepare_child(
     cmd: &mut Command,
@@ -307,8 +319,9 @@ pub(crate) fn prepare_child(
     unsafe {
         cmd.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
-            // Best effort: without it the function only runs as an ordinary process would.
-            nix::libc::sched_setscheduler(0, nix::libc::SCHED_BATCH, &BATCH_PARAM);
+            if status.is_none() {
+                set_batch_policy();
+            }
             if let Some(fd) = cgroup_procs {
                 let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
                 nix::unistd::write(fd, b"0").map_err(io::Error::from)?;

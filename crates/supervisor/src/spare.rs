@@ -3,9 +3,10 @@
 //! Moving a process into a cgroup makes the kernel wait for an RCU grace period (the writer side
 //! of `cgroup_threadgroup_rwsem`): 13–15 ms measured on this project's cgroup v1 hosts, most of a
 //! cold start, where fork and exec take about a millisecond. A *spare* has done that part
-//! already: forked with the parent-death signal and `SCHED_BATCH`, in its own process group,
-//! joined to a fresh memory cgroup, and executed as invokd's exec helper ([`helper_main`]), which
-//! waits on its standard input. Starting an environment from a spare sets the group's limit to
+//! already: forked with the parent-death signal, in its own process group, joined to a fresh
+//! memory cgroup, and executed as invokd's exec helper ([`helper_main`]), which waits on its
+//! standard input (under the normal policy, so a request wakes it at once; it switches to
+//! `SCHED_BATCH` just before executing the runtime). Starting an environment from a spare sets the group's limit to
 //! the function's memory, writes the program, arguments, environment and working directory to
 //! the helper, and the helper executes the runtime in place: same pid, process group and cgroup,
 //! so the function still never runs an instruction outside its limit. A failed `execve` is
@@ -415,6 +416,10 @@ fn exec(request: &Request) -> nix::errno::Errno {
         let null = std::fs::File::open("/dev/null").map_err(|_| nix::errno::Errno::ENOENT)?;
         nix::unistd::dup2_stdin(&null)?;
         nix::unistd::chdir(request.cwd.as_c_str())?;
+        // The spare waited under the normal policy, so the request woke it at once (under
+        // SCHED_BATCH it waited for the invokd thread that wrote the request to yield its core,
+        // ~0.2 ms of every cold start); the runtime runs under SCHED_BATCH like any other.
+        crate::process::set_batch_policy();
         nix::unistd::execve(&request.program, &request.argv, &request.envp)
     };
     match steps() {
