@@ -7,9 +7,10 @@
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 use invokd_engine::{Error as EngineError, RuntimeApiError, ThrottleReason};
-use invokd_wire::{AwsError, Error as WireError, headers};
+use invokd_wire::{AwsError, Error as WireError};
 
 use crate::auth::AuthError;
+use crate::headers;
 
 /// The AWS text for a signature that does not match.
 const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";

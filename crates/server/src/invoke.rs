@@ -1,5 +1,6 @@
 //! The Invoke handler.
 
+use crate::headers as h;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -9,7 +10,6 @@ use invokd_engine::invoke::MAX_SYNC_PAYLOAD;
 use invokd_engine::invoke::StreamOutcome;
 use invokd_model::{InvokeOutcome, StreamEvent, VersionId};
 use invokd_wire::eventstream;
-use invokd_wire::headers as h;
 use invokd_wire::invoke::InvokeParts;
 
 use crate::App;

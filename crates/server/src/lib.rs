@@ -12,6 +12,7 @@ pub mod auth;
 mod control;
 pub mod error;
 mod extract;
+mod headers;
 mod invoke;
 mod policy;
 mod runtime_api;
@@ -197,11 +198,10 @@ fn routes(app: App) -> Router {
 /// A plain response map rather than `middleware::from_fn`: that boxes a future and clones the
 /// router's service for every request, which the invoke path measurably paid for.
 pub(crate) fn request_id(mut res: Response) -> Response {
-    if !res.headers().contains_key(invokd_wire::headers::REQUEST_ID)
+    if !res.headers().contains_key(headers::REQUEST_ID)
         && let Ok(v) = http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
     {
-        res.headers_mut()
-            .insert(invokd_wire::headers::REQUEST_ID, v);
+        res.headers_mut().insert(headers::REQUEST_ID, v);
     }
     res
 }

@@ -7,6 +7,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use crate::headers as h;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
@@ -19,7 +20,6 @@ use invokd_engine::{
     RuntimeApiServer, StreamFailure, StreamPiece,
 };
 use invokd_wire::error::runtime_api_error_body;
-use invokd_wire::headers as h;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
