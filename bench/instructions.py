@@ -14,7 +14,9 @@ does the same socket work, rather than read it as time.
 Targets: invokd and peer-bench's relay (one instance), each serving rt-echo and echo-fn.
 `callgrind_annotate` on the dumps in $BENCH_OUT/instructions-*/ shows where the instructions go.
 
-Usage: bench/instructions.py [--quick] [-n 2000] [--functions rt-echo,echo-fn]   (needs valgrind)
+Usage: bench/instructions.py [--quick] [-n 2000] [--functions rt-echo,echo-fn] [-c 1]   (needs valgrind)
+With -c above 1 (e.g. 32), both servers run up to 8 environments and the clients queue for them,
+which counts what waiting for a busy environment costs.
 Writes $BENCH_OUT/instructions.json and prints a table.
 """
 import argparse
@@ -36,11 +38,12 @@ def totals(dump):
     raise RuntimeError(f"no totals in {dump}")
 
 
-def measure(pid, url, n, work):
-    """Instructions of process `pid` per invoke over `n` sequential invokes of `url`."""
-    run_lbench(url, ["-c", "1", "-n", "300", "--warmup", "5"], C.BODY)
+def measure(pid, url, n, work, conc):
+    """Instructions of process `pid` per invoke over `n` invokes of `url` by `conc` clients."""
+    c = str(conc)
+    run_lbench(url, ["-c", c, "-n", str(max(300, 20 * conc)), "--warmup", "5"], C.BODY)
     subprocess.run(["callgrind_control", "-z", str(pid)], check=True, capture_output=True)
-    r = run_lbench(url, ["-c", "1", "-n", str(n), "--warmup", "0"], C.BODY)
+    r = run_lbench(url, ["-c", c, "-n", str(n), "--warmup", "0"], C.BODY)
     subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
     dumps = sorted(glob.glob(os.path.join(work, "callgrind.out.*")))
     if not dumps or not r["ok"]:
@@ -48,37 +51,42 @@ def measure(pid, url, n, work):
     return totals(dumps[0]) / r["ok"], r["ok"], r["errors"]
 
 
+# Environments at c > 1, as warm.py gives both servers.
+ENVS = 8
+
+
 def callgrind(work):
     return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={os.path.join(work, 'callgrind.out')}"]
 
 
-def invokd(out, fn, n):
-    work = os.path.join(out, f"instructions-invokd-{fn}")
+def invokd(out, fn, n, conc):
+    work = os.path.join(out, f"instructions-invokd-{fn}-c{conc}")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     # Spares execute /proc/self/exe, which under valgrind is valgrind itself.
-    inv = C.Invokd(work, "invokd", extra=["--spare-processes", "0"], prefix=callgrind(work), ready_s=120,
-                   verbose=False)
+    inv = C.Invokd(work, "invokd", extra=["--spare-processes", "0", "--max-environments-per-function",
+                                          str(ENVS)], prefix=callgrind(work), ready_s=120, verbose=False)
     try:
         binary = C.tool("rt-echo") if fn == "rt-echo" else C.echo_fn_bin()
         inv.create_function(fn, C.zip_bootstrap(binary))
-        return measure(inv.pid, f"{inv.endpoint}/2015-03-31/functions/{fn}/invocations", n, work)
+        return measure(inv.pid, f"{inv.endpoint}/2015-03-31/functions/{fn}/invocations", n, work, conc)
     finally:
         C.stop_proc(inv.proc, grace=120)
 
 
-def relay(out, fn, n):
-    work = os.path.join(out, f"instructions-relay-{fn}")
+def relay(out, fn, n, conc):
+    work = os.path.join(out, f"instructions-relay-{fn}-c{conc}")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     port = C.free_port()
     binary = C.tool("rt-echo") if fn == "rt-echo" else C.echo_fn_bin()
     p = C.spawn(callgrind(work) + [C.tool("relay"), "--addr", f"127.0.0.1:{port}", "--spawn", binary,
-                                   "--function-name", fn, "--max-instances", "1", "--prewarm", "1",
+                                   "--function-name", fn, "--max-instances", str(min(conc, ENVS)),
+                                   "--prewarm", str(min(conc, ENVS)),
                                    "--trace-header"], os.path.join(work, "relay.log"))
     try:
         C.wait_listen(port, 120, p)
-        return measure(p.pid, f"http://127.0.0.1:{port}/2015-03-31/functions/{fn}/invocations", n, work)
+        return measure(p.pid, f"http://127.0.0.1:{port}/2015-03-31/functions/{fn}/invocations", n, work, conc)
     finally:
         C.stop_proc(p, grace=60)
 
@@ -88,6 +96,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("-n", type=int)
     ap.add_argument("--functions", default="rt-echo,echo-fn")
+    ap.add_argument("-c", "--concurrency", type=int, default=1,
+                    help="clients; above 1 both servers run up to 8 environments, as in warm.py")
     a = ap.parse_args()
     n = a.n or (500 if a.quick else 2000)
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
@@ -98,17 +108,19 @@ def main():
     rows = []
     for fn in a.functions.split(","):
         for target, run in (("invokd", invokd), ("relay", relay)):
-            per_invoke, ok, errors = run(out, fn, n)
-            rows.append({"target": target, "function": fn, "instructions_per_invoke": per_invoke,
+            per_invoke, ok, errors = run(out, fn, n, a.concurrency)
+            rows.append({"target": target, "function": fn, "concurrency": a.concurrency,
+                         "instructions_per_invoke": per_invoke,
                          "invokes": ok, "errors": errors})
-            C.log(f"instructions {target} fn={fn} per_invoke={per_invoke:.0f} invokes={ok:.0f} errors={errors:.0f}")
+            C.log(f"instructions {target} fn={fn} c={a.concurrency} per_invoke={per_invoke:.0f} invokes={ok:.0f} errors={errors:.0f}")
     C.write_json(os.path.join(out, "instructions.json"), {"n": n, "rows": rows})
     print(table(rows))
 
 
 def table(rows):
     relay = {r["function"]: r["instructions_per_invoke"] for r in rows if r["target"] == "relay"}
-    out = ["| server user-space instructions per warm invoke (callgrind, c=1) | function | instructions | "
+    c = rows[0].get("concurrency", 1) if rows else 1
+    out = [f"| server user-space instructions per warm invoke (callgrind, c={c}) | function | instructions | "
            "÷ relay |", "|---|---|---|---|"]
     for r in rows:
         ratio = r["instructions_per_invoke"] / relay[r["function"]] if relay.get(r["function"]) else float("nan")

@@ -3,7 +3,6 @@
 //! Every synchronous invoke mints a request id and a trace header, so these write their hex
 //! digits straight into the string rather than through `fmt` one digit at a time.
 
-use std::fmt::Write as _;
 
 use rand::Rng;
 
@@ -26,11 +25,16 @@ pub fn now_ms() -> i64 {
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends the low `digits` hex digits of `value` (most significant first).
+/// Appends the low `digits` (at most 16) hex digits of `value`, most significant first.
 fn push_hex(s: &mut String, value: u64, digits: u32) {
-    for i in (0..digits).rev() {
-        s.push(HEX_DIGITS[((value >> (4 * i)) & 0xf) as usize] as char);
+    // Into a buffer, then one append: `String::push` per digit checks capacity and encodes a
+    // char sixteen times over.
+    let mut buf = [0u8; 16];
+    let digits = digits.min(16) as usize;
+    for (i, b) in buf[..digits].iter_mut().rev().enumerate() {
+        *b = HEX_DIGITS[((value >> (4 * i)) & 0xf) as usize];
     }
+    s.push_str(std::str::from_utf8(&buf[..digits]).expect("hex digits are ASCII"));
 }
 
 /// Appends `n` random hex digits.
@@ -86,7 +90,7 @@ pub fn trace_header(caller: Option<&str>) -> (String, u32) {
         None => push_random_hex(&mut s, 8),
     }
     s.push(':');
-    let _ = write!(s, "{count}");
+    s.push_str(itoa::Buffer::new().format(count));
     (s, count)
 }
 
@@ -128,6 +132,20 @@ pub fn iso_now() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hex_digits_are_the_low_ones_most_significant_first() {
+        let hex = |value, digits| {
+            let mut s = String::from(">");
+            super::push_hex(&mut s, value, digits);
+            s
+        };
+        assert_eq!(hex(0x1234_abcd, 8), ">1234abcd");
+        assert_eq!(hex(0xabc, 4), ">0abc");
+        assert_eq!(hex(0xff12, 2), ">12");
+        assert_eq!(hex(u64::MAX, 16), ">ffffffffffffffff");
+        assert_eq!(hex(0x0123_4567_89ab_cdef, 16), ">0123456789abcdef");
+    }
+
     #[test]
     fn trace_headers() {
         let (h, n) = super::trace_header(None);

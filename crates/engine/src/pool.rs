@@ -192,6 +192,8 @@ pub(crate) struct Prepared {
     pub function_name: FunctionName,
     pub record: VersionRecord,
     pub task_root: PathBuf,
+    /// `LD_LIBRARY_PATH`: see [`library_path`].
+    pub library_path: String,
     pub launch: Result<Launch, StartError>,
 }
 
@@ -390,10 +392,16 @@ impl Pool {
                 let dirs = self.ctx.code_dirs.clone();
                 let unpacked = tokio::task::spawn_blocking(move || {
                     dirs.ensure_unpacked(&code.sha256_hex, &store.path(&code.sha256_hex))
+                        .map(|root| {
+                            let library_path = library_path(&root);
+                            (root, library_path)
+                        })
                 })
                 .await;
+                let mut library_path = String::new();
                 let (task_root, launch) = match unpacked {
-                    Ok(Ok(root)) => {
+                    Ok(Ok((root, path))) => {
+                        library_path = path;
                         let c = &self.record.config;
                         let launch = self
                             .ctx
@@ -410,6 +418,7 @@ impl Pool {
                     function_name: self.function_name.clone(),
                     record: self.record.clone(),
                     task_root,
+                    library_path,
                     launch,
                 })
             })
@@ -822,6 +831,36 @@ pub const RESERVED_VARIABLES: &[&str] = &[
 
 /// The complete environment of a runtime process, as AWS composes it: overridable defaults, then
 /// the runtime family's variables, then the customer's, then the reserved platform variables.
+/// AWS's `LD_LIBRARY_PATH` (`/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:
+/// /var/task:/var/task/lib:/opt/lib`, the task root being `task_root` here) without the
+/// directories that do not exist on this host.
+///
+/// The dynamic loader of every dynamically linked runtime tries each directory, and its
+/// `glibc-hwcaps` subdirectories, for each library before the system's: AWS's own directories
+/// (`/var/lang/lib`, `/var/runtime`, ...) do not exist outside its images, and looking in them
+/// took about 0.2 ms off each cold start (docs/benchmarks.md). What exists is kept in AWS's order,
+/// so `$LAMBDA_TASK_ROOT/lib` still comes before the system's libraries. Blocking (it looks at
+/// the file system): called once per version, with its code.
+fn library_path(task_root: &Path) -> String {
+    let task_lib = task_root.join("lib");
+    let aws_order: [&Path; 8] = [
+        Path::new("/var/lang/lib"),
+        Path::new("/lib64"),
+        Path::new("/usr/lib64"),
+        Path::new("/var/runtime"),
+        Path::new("/var/runtime/lib"),
+        task_root,
+        &task_lib,
+        Path::new("/opt/lib"),
+    ];
+    let existing: Vec<String> = aws_order
+        .iter()
+        .filter(|dir| dir.is_dir())
+        .map(|dir| dir.display().to_string())
+        .collect();
+    existing.join(":")
+}
+
 pub(crate) fn lambda_environment(
     ctx: &PoolContext,
     prepared: &Prepared,
@@ -838,12 +877,7 @@ pub(crate) fn lambda_environment(
             "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin".into(),
         ),
         ("LANG".into(), "en_US.UTF-8".into()),
-        (
-            "LD_LIBRARY_PATH".into(),
-            format!(
-                "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:{task_root}:{task_root}/lib:/opt/lib"
-            ),
-        ),
+        ("LD_LIBRARY_PATH".into(), prepared.library_path.clone()),
         ("TMPDIR".into(), sandbox.join("tmp").display().to_string()),
     ];
     if let Some(endpoint) = &ctx.self_endpoint {
@@ -921,4 +955,36 @@ pub(crate) fn lambda_environment(
         .collect();
     out.reverse();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::library_path;
+
+    #[test]
+    fn the_library_path_keeps_aws_order_without_directories_that_do_not_exist() {
+        let code = tempfile::tempdir().unwrap();
+        let root = code.path();
+        let path = library_path(root);
+        let parts: Vec<&str> = path.split(':').collect();
+        assert!(parts.contains(&root.to_str().unwrap()), "{path}");
+        // AWS's own directories are there exactly when this host has them (outside AWS's
+        // images it has not /var/lang/lib or /var/runtime, but has /lib64).
+        for dir in ["/var/lang/lib", "/lib64", "/usr/lib64", "/var/runtime", "/opt/lib"] {
+            let exists = std::path::Path::new(dir).is_dir();
+            assert_eq!(parts.contains(&dir), exists, "{dir} in {path}");
+        }
+        assert!(!parts.contains(&root.join("lib").to_str().unwrap()), "{path}");
+
+        // The package's own lib/ comes right after the task root, before /opt/lib.
+        std::fs::create_dir(root.join("lib")).unwrap();
+        let path = library_path(root);
+        let lib = root.join("lib");
+        let at = |dir: &str| path.split(':').position(|p| p == dir);
+        assert_eq!(
+            at(lib.to_str().unwrap()),
+            at(root.to_str().unwrap()).map(|i| i + 1),
+            "{path}"
+        );
+    }
 }

@@ -2,18 +2,12 @@
 //!
 //! `wire` keeps the spellings (it knows nothing of HTTP machinery); these constants are what the
 //! handlers use, so inserting or looking up a header on the invoke path neither parses nor
-//! validates its name again.
+//! validates its name again. (Invoke's request headers are matched by spelling, in one pass:
+//! `invoke::invoke_headers`.)
 
 use http::HeaderName;
 use invokd_wire::headers as spelled;
 
-pub const INVOCATION_TYPE: HeaderName = HeaderName::from_static(spelled::INVOCATION_TYPE);
-pub const LOG_TYPE: HeaderName = HeaderName::from_static(spelled::LOG_TYPE);
-pub const CLIENT_CONTEXT: HeaderName = HeaderName::from_static(spelled::CLIENT_CONTEXT);
-pub const TENANT_ID: HeaderName = HeaderName::from_static(spelled::TENANT_ID);
-pub const DURABLE_EXECUTION_NAME: HeaderName =
-    HeaderName::from_static(spelled::DURABLE_EXECUTION_NAME);
-pub const TRACE_ID: HeaderName = HeaderName::from_static(spelled::TRACE_ID);
 pub const REQUEST_ID: HeaderName = HeaderName::from_static(spelled::REQUEST_ID);
 pub const ERROR_TYPE: HeaderName = HeaderName::from_static(spelled::ERROR_TYPE);
 pub const EXECUTED_VERSION: HeaderName = HeaderName::from_static(spelled::EXECUTED_VERSION);

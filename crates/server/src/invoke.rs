@@ -14,7 +14,7 @@ use invokd_wire::invoke::InvokeParts;
 
 use crate::App;
 use crate::error::ApiError;
-use crate::extract::{self, header};
+use crate::extract;
 
 pub async fn invoke(
     State(app): State<App>,
@@ -39,6 +39,9 @@ pub fn invoke_path(req: &Request) -> Option<String> {
         .strip_prefix("/2015-03-31/functions/")?
         .strip_suffix("/invocations")
         .filter(|name| !name.is_empty() && !name.contains('/'))?;
+    if !name.contains('%') {
+        return Some(name.to_owned());
+    }
     let decoded = percent_encoding::percent_decode_str(name)
         .decode_utf8()
         .ok()?;
@@ -68,16 +71,37 @@ async fn invoke_parts(
     let parts = InvokeParts {
         function_name: name,
         qualifier: extract::param(&query, "Qualifier"),
-        invocation_type: header(headers, h::INVOCATION_TYPE),
-        log_type: header(headers, h::LOG_TYPE),
-        client_context: header(headers, h::CLIENT_CONTEXT),
-        tenant_id: header(headers, h::TENANT_ID),
-        durable_execution_name: header(headers, h::DURABLE_EXECUTION_NAME),
-        trace_header: header(headers, h::TRACE_ID),
         streaming: false,
+        ..invoke_headers(headers)
     };
     let outcome = app.engine.invoke(parts.into_request(payload)?).await?;
     Ok(render(outcome))
+}
+
+/// Invoke's header parameters, each the first value of its header (a value that is not text
+/// reads as absent).
+///
+/// One pass over the request's headers: looking each of the six names up hashes it, which cost
+/// more than walking the handful of headers a client sends.
+fn invoke_headers(headers: &HeaderMap) -> InvokeParts<'_> {
+    use invokd_wire::headers as spelled;
+    let mut parts = InvokeParts::default();
+    let mut seen = [false; 6];
+    for (name, value) in headers {
+        let (i, slot) = match name.as_str() {
+            spelled::INVOCATION_TYPE => (0, &mut parts.invocation_type),
+            spelled::LOG_TYPE => (1, &mut parts.log_type),
+            spelled::CLIENT_CONTEXT => (2, &mut parts.client_context),
+            spelled::TENANT_ID => (3, &mut parts.tenant_id),
+            spelled::DURABLE_EXECUTION_NAME => (4, &mut parts.durable_execution_name),
+            spelled::TRACE_ID => (5, &mut parts.trace_header),
+            _ => continue,
+        };
+        if !std::mem::replace(&mut seen[i], true) {
+            *slot = value.to_str().ok();
+        }
+    }
+    parts
 }
 
 fn text(s: &str) -> HeaderValue {
@@ -101,7 +125,9 @@ fn render(outcome: InvokeOutcome) -> Response {
             function_error,
             log_result,
         } => {
-            let mut res = (StatusCode::OK, body).into_response();
+            // Not `(StatusCode::OK, body).into_response()`: that sets a Content-Type only to
+            // have it replaced.
+            let mut res = Response::new(Body::from(body));
             let hs = res.headers_mut();
             hs.insert(
                 http::header::CONTENT_TYPE,
@@ -173,13 +199,10 @@ pub async fn invoke_with_response_stream(
     let parts = InvokeParts {
         function_name: &name,
         qualifier: extract::param(&query, "Qualifier"),
-        invocation_type: header(&headers, h::INVOCATION_TYPE),
-        log_type: header(&headers, h::LOG_TYPE),
-        client_context: header(&headers, h::CLIENT_CONTEXT),
-        tenant_id: header(&headers, h::TENANT_ID),
-        trace_header: header(&headers, h::TRACE_ID),
         streaming: true,
-        ..InvokeParts::default()
+        // Not an InvokeWithResponseStream parameter.
+        durable_execution_name: None,
+        ..invoke_headers(&headers)
     };
     let outcome = app
         .engine
@@ -240,6 +263,54 @@ impl http_body::Body for EventStreamBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invoke_headers_are_each_the_first_value_of_their_header_in_any_case() {
+        let mut hs = HeaderMap::new();
+        let put = |hs: &mut HeaderMap, name: &'static str, value: &[u8]| {
+            hs.append(
+                http::HeaderName::from_static(name),
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        };
+        put(&mut hs, "host", b"localhost");
+        put(&mut hs, "x-amz-invocation-type", b"Event");
+        put(&mut hs, "x-amz-invocation-type", b"DryRun");
+        put(&mut hs, "x-amz-log-type", b"Tail");
+        put(&mut hs, "x-amz-client-context", b"e30=");
+        put(&mut hs, "x-amz-tenant-id", b"t-1");
+        put(&mut hs, "x-amz-durable-execution-name", b"run-1");
+        put(&mut hs, "x-amzn-trace-id", b"Root=1-5759e988-bd862e3fe1be46a994272793");
+        // Later values of a header are not read.
+        put(&mut hs, "x-amz-tenant-id", b"t-2");
+        let parts = invoke_headers(&hs);
+        assert_eq!(parts.invocation_type, Some("Event"));
+        assert_eq!(parts.log_type, Some("Tail"));
+        assert_eq!(parts.client_context, Some("e30="));
+        assert_eq!(parts.tenant_id, Some("t-1"));
+        assert_eq!(parts.durable_execution_name, Some("run-1"));
+        assert_eq!(
+            parts.trace_header,
+            Some("Root=1-5759e988-bd862e3fe1be46a994272793")
+        );
+
+        let mut hs = HeaderMap::new();
+        put(&mut hs, "x-amz-log-type", b"\xffTail");
+        put(&mut hs, "x-amz-log-type", b"Tail");
+        let parts = invoke_headers(&hs);
+        assert_eq!(parts.log_type, None, "a first value that is not text reads as absent");
+        assert_eq!(parts.invocation_type, None);
+
+        // Header names arrive lower-cased whatever the client's spelling.
+        let req = Request::builder()
+            .header("X-Amz-Invocation-Type", "RequestResponse")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            invoke_headers(req.headers()).invocation_type,
+            Some("RequestResponse")
+        );
+    }
 
     fn path_of(method: Method, path: &str) -> Option<String> {
         let req = Request::builder()

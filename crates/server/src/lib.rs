@@ -16,17 +16,19 @@ mod headers;
 mod invoke;
 mod policy;
 mod runtime_api;
+mod serve;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::Request;
+use axum::Router;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Router, ServiceExt as _};
 use invokd_engine::Engine;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 pub use runtime_api::RuntimeApiHttp;
@@ -230,22 +232,29 @@ pub async fn run_with(
     // Server mode authenticates every request first, so everything goes through the router.
     let direct = app.front.is_none().then(|| app.clone());
     let router = routes(app);
-    let service = tower::service_fn(move |req: Request| {
+    let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let req = req.map(axum::body::Body::new);
         let direct = direct.clone();
         let router = router.clone();
         async move {
             if let Some(app) = direct
                 && let Some(name) = invoke::invoke_path(&req)
             {
-                return Ok(invoke::invoke_direct(app, name, req).await);
+                return Ok::<_, Infallible>(invoke::invoke_direct(app, name, req).await);
             }
             router.oneshot(req).await
         }
     });
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = shutdown => signal.cancel(),
+            // Serving ended otherwise: nothing to signal.
+            () = signal.cancelled() => {}
+        }
     });
-    axum::serve(listener, service.into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let _stop_on_return = stop.clone().drop_guard();
+    serve::serve(listener, service, stop, serve::OnShutdown::Finish).await;
+    Ok(())
 }

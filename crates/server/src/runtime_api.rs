@@ -14,7 +14,6 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use invokd_engine::{
     BoxFuture, MAX_RESPONSE_BYTES, MAX_STREAMED_RESPONSE_BYTES, RuntimeApi, RuntimeApiError,
     RuntimeApiServer, StreamFailure, StreamPiece,
@@ -47,32 +46,11 @@ type Reply = Response<Full<Bytes>>;
 
 async fn serve(listener: TcpListener, api: RuntimeApi, shutdown: CancellationToken) {
     let api = Arc::new(api);
-    let connections = tokio_util::task::TaskTracker::new();
-    loop {
-        let stream = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-        };
-        let _ = stream.set_nodelay(true);
+    let service = hyper::service::service_fn(move |req| {
         let api = api.clone();
-        let shutdown = shutdown.clone();
-        connections.spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let api = api.clone();
-                async move { Ok::<_, Infallible>(route(&api, req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = conn => {}
-                () = shutdown.cancelled() => {}
-            }
-        });
-    }
-    connections.close();
+        async move { Ok::<_, Infallible>(route(&api, req).await) }
+    });
+    crate::serve::serve(listener, service, shutdown, crate::serve::OnShutdown::Drop).await;
 }
 
 /// One of the Runtime API's four routes, or 404 (405 for a route's path with another method).
@@ -101,7 +79,11 @@ async fn route(api: &RuntimeApi, req: Request<Incoming>) -> Reply {
             else {
                 return not_found();
             };
-            let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
+            let id = if id.contains('%') {
+                percent_encoding::percent_decode_str(id).decode_utf8_lossy()
+            } else {
+                std::borrow::Cow::Borrowed(id)
+            };
             match action {
                 "response" if post => response(api, &id, &parts.headers, body).await,
                 "error" if post => error(api, &id, &parts.headers, body).await,
