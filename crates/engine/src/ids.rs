@@ -3,7 +3,6 @@
 //! Every synchronous invoke mints a request id and a trace header, so these write their hex
 //! digits straight into the string rather than through `fmt` one digit at a time.
 
-
 use rand::Rng;
 
 /// A lower-case UUID v4, the form of request ids and revision ids.

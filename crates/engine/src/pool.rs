@@ -829,8 +829,6 @@ pub const RESERVED_VARIABLES: &[&str] = &[
     "LAMBDA_RUNTIME_DIR",
 ];
 
-/// The complete environment of a runtime process, as AWS composes it: overridable defaults, then
-/// the runtime family's variables, then the customer's, then the reserved platform variables.
 /// AWS's `LD_LIBRARY_PATH` (`/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:
 /// /var/task:/var/task/lib:/opt/lib`, the task root being `task_root` here) without the
 /// directories that do not exist on this host.
@@ -838,7 +836,7 @@ pub const RESERVED_VARIABLES: &[&str] = &[
 /// The dynamic loader of every dynamically linked runtime tries each directory, and its
 /// `glibc-hwcaps` subdirectories, for each library before the system's: AWS's own directories
 /// (`/var/lang/lib`, `/var/runtime`, ...) do not exist outside its images, and looking in them
-/// took about 0.2 ms off each cold start (docs/benchmarks.md). What exists is kept in AWS's order,
+/// cost each cold start about 0.1 ms (docs/benchmarks.md). What exists is kept in AWS's order,
 /// so `$LAMBDA_TASK_ROOT/lib` still comes before the system's libraries. Blocking (it looks at
 /// the file system): called once per version, with its code.
 fn library_path(task_root: &Path) -> String {
@@ -861,6 +859,8 @@ fn library_path(task_root: &Path) -> String {
     existing.join(":")
 }
 
+/// The complete environment of a runtime process, as AWS composes it: overridable defaults, then
+/// the runtime family's variables, then the customer's, then the reserved platform variables.
 pub(crate) fn lambda_environment(
     ctx: &PoolContext,
     prepared: &Prepared,
@@ -970,11 +970,20 @@ mod tests {
         assert!(parts.contains(&root.to_str().unwrap()), "{path}");
         // AWS's own directories are there exactly when this host has them (outside AWS's
         // images it has not /var/lang/lib or /var/runtime, but has /lib64).
-        for dir in ["/var/lang/lib", "/lib64", "/usr/lib64", "/var/runtime", "/opt/lib"] {
+        for dir in [
+            "/var/lang/lib",
+            "/lib64",
+            "/usr/lib64",
+            "/var/runtime",
+            "/opt/lib",
+        ] {
             let exists = std::path::Path::new(dir).is_dir();
             assert_eq!(parts.contains(&dir), exists, "{dir} in {path}");
         }
-        assert!(!parts.contains(&root.join("lib").to_str().unwrap()), "{path}");
+        assert!(
+            !parts.contains(&root.join("lib").to_str().unwrap()),
+            "{path}"
+        );
 
         // The package's own lib/ comes right after the task root, before /opt/lib.
         std::fs::create_dir(root.join("lib")).unwrap();

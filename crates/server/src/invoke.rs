@@ -280,7 +280,11 @@ mod tests {
         put(&mut hs, "x-amz-client-context", b"e30=");
         put(&mut hs, "x-amz-tenant-id", b"t-1");
         put(&mut hs, "x-amz-durable-execution-name", b"run-1");
-        put(&mut hs, "x-amzn-trace-id", b"Root=1-5759e988-bd862e3fe1be46a994272793");
+        put(
+            &mut hs,
+            "x-amzn-trace-id",
+            b"Root=1-5759e988-bd862e3fe1be46a994272793",
+        );
         // Later values of a header are not read.
         put(&mut hs, "x-amz-tenant-id", b"t-2");
         let parts = invoke_headers(&hs);
@@ -298,7 +302,10 @@ mod tests {
         put(&mut hs, "x-amz-log-type", b"\xffTail");
         put(&mut hs, "x-amz-log-type", b"Tail");
         let parts = invoke_headers(&hs);
-        assert_eq!(parts.log_type, None, "a first value that is not text reads as absent");
+        assert_eq!(
+            parts.log_type, None,
+            "a first value that is not text reads as absent"
+        );
         assert_eq!(parts.invocation_type, None);
 
         // Header names arrive lower-cased whatever the client's spelling.

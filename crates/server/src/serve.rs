@@ -175,7 +175,11 @@ mod tests {
     async fn start(
         on_shutdown: OnShutdown,
         slow: Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>,
-    ) -> (std::net::SocketAddr, CancellationToken, tokio::task::JoinHandle<()>) {
+    ) -> (
+        std::net::SocketAddr,
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let slow = std::sync::Arc::new(std::sync::Mutex::new(slow));
@@ -243,7 +247,10 @@ mod tests {
             .await
             .expect("serve returns once its connections have closed")
             .unwrap();
-        assert!(TcpStream::connect(addr).await.is_err(), "no longer accepting");
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "no longer accepting"
+        );
     }
 
     #[tokio::test]
