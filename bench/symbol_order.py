@@ -16,10 +16,13 @@ same source and toolchain; a function added since the file was made is simply pl
 listed ones, so the file needs regenerating only when the figures in docs/benchmarks.md drift.
 
 Usage: bench/symbol_order.py [--out crates/cli/symbol-order.txt]   (needs valgrind; ~2 minutes)
+       bench/symbol_order.py --check   (how many listed functions the built binary has; bench/build
+                                        runs it and warns below 90%)
 """
 import argparse
 import collections
 import os
+import subprocess
 import time
 
 import common as C
@@ -74,10 +77,40 @@ def parse(path, binary):
     return cost
 
 
+# Below this share of its functions found in the binary, the order no longer describes the code.
+STALE_BELOW = 0.9
+
+
+def check(binary, order_file):
+    """Says how many of the functions `order_file` lists the release `binary` still has.
+
+    Names go stale when functions are added or renamed, and also when a dependency or one of its
+    features changes (the crates' hashes in every mangled name change): the linker then places
+    most of the code in the compiler's order and the idle RSS drifts back up by 1-2 MiB."""
+    listed = [line.strip() for line in open(order_file) if line.strip()]
+    nm = subprocess.run(["nm", "--defined-only", binary], capture_output=True, text=True)
+    if nm.returncode != 0 or not listed:
+        C.log(f"# symbol order: cannot check ({nm.stderr.strip()[:200] or 'empty order file'})")
+        return
+    names = {line.split()[-1] for line in nm.stdout.splitlines() if line.strip()}
+    found = sum(1 for name in listed if name in names)
+    share = found / len(listed)
+    C.log(f"# symbol order: {found} of the {len(listed)} functions {order_file} lists are in {binary}")
+    if share < STALE_BELOW:
+        C.log(f"# WARNING: the code order is stale ({share:.0%} found): regenerate it with "
+              f"bench/symbol_order.py, or memory figures will be 1-2 MiB high")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=os.path.join(C.REPO, "crates", "cli", "symbol-order.txt"))
+    ap.add_argument("--out", default=os.path.join(C.REPO, "crates", "cli", "symbol-order.txt"),
+                    help="the order file: written, or with --check read")
+    ap.add_argument("--check", action="store_true",
+                    help="only say whether the built binary still has the listed functions")
     a = ap.parse_args()
+    if a.check:
+        check(os.path.realpath(C.invokd_bin()), a.out)
+        return
     C.install_cleanup()
     C.ensure_built()
     out = C.out_dir("symbol-order")
