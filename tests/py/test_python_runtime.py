@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 
 import pytest
@@ -169,6 +170,17 @@ def test_environment_timezone_is_utc(environment_report):
 def test_environment_task_root_is_the_working_directory(environment_report):
     _, env, cwd = environment_report
     assert env["LAMBDA_TASK_ROOT"] == cwd
+
+
+def test_environment_library_path_is_aws_order_without_missing_directories(environment_report):
+    # AWS's LD_LIBRARY_PATH, its /var/task being the task root here, minus the directories this
+    # host lacks (the loader looked in each on every cold start).
+    _, env, cwd = environment_report
+    aws = ["/var/lang/lib", "/lib64", "/usr/lib64", "/var/runtime", "/var/runtime/lib",
+           cwd, cwd + "/lib", "/opt/lib"]
+    expected = [d for d in aws if os.path.isdir(d)]
+    assert cwd in expected
+    assert env["LD_LIBRARY_PATH"].split(":") == expected
 
 
 def test_environment_has_the_handler_and_log_names(environment_report):

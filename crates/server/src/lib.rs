@@ -246,15 +246,13 @@ pub async fn run_with(
         }
     });
     let stop = CancellationToken::new();
-    let signal = stop.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            () = shutdown => signal.cancel(),
-            // Serving ended otherwise: nothing to signal.
-            () = signal.cancelled() => {}
+    // Serving ends only once `stop` is cancelled, so the two finish together.
+    tokio::join!(
+        serve::serve(listener, service, stop.clone(), serve::OnShutdown::Finish),
+        async {
+            shutdown.await;
+            stop.cancel();
         }
-    });
-    let _stop_on_return = stop.clone().drop_guard();
-    serve::serve(listener, service, stop, serve::OnShutdown::Finish).await;
+    );
     Ok(())
 }
