@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admission::TenantSlot;
 use crate::logs::LogStream;
-use crate::pool::{PoolContext, Prepared};
+use crate::pool::{PoolContext, Prepared, Slot};
 use crate::rendezvous::{InitOutcome, Rendezvous};
 
 /// How stale the `Max Memory Used` of a REPORT line may be. Reading the peak is a file read
@@ -82,7 +82,7 @@ pub(crate) struct EnvSetup {
     pub prepared: Arc<Prepared>,
     pub capacity: OwnedSemaphorePermit,
     /// Its place under the function's environment cap, if there is one.
-    pub slot: Option<OwnedSemaphorePermit>,
+    pub slot: Option<Slot>,
     pub initialization_type: &'static str,
     /// The tenant it is dedicated to, with its place in the function's tenant-environment limit.
     pub tenant: Option<(Arc<str>, TenantSlot)>,
@@ -234,7 +234,7 @@ struct EnvTask {
     _capacity: OwnedSemaphorePermit,
     /// The place under the environment cap and in the tenant-environment limit: released, like
     /// the memory budget, only once the process has stopped.
-    _slot: Option<OwnedSemaphorePermit>,
+    _slot: Option<Slot>,
     _tenant_slot: Option<TenantSlot>,
 }
 

@@ -272,58 +272,106 @@ struct Idle {
     /// Most recently used last.
     envs: Vec<Arc<Env>>,
     waiters: VecDeque<Waiter>,
+    /// Whether [`expire_waiters`] is running for this pool.
+    expiring: bool,
 }
 
-/// An invocation waiting for an environment of its tenant (or of none) to come back.
+/// An invocation waiting for an environment of its tenant (or of none) to come back, or for a
+/// place under the environment cap.
 struct Waiter {
     tenant: Option<Arc<str>>,
     handoff: oneshot::Sender<Handoff>,
+    /// When an invocation waiting at the cap is throttled; `None` for one waiting for a returning
+    /// environment, which stops waiting by itself.
+    deadline: Option<tokio::time::Instant>,
 }
 
-/// An environment on its way to a waiting invocation. If that invocation is gone before it
-/// takes the environment (its future was dropped after the send), dropping the handoff offers
-/// the environment again, so none is ever stranded outside the pool.
-struct Handoff {
-    env: Option<Arc<Env>>,
-    pool: Weak<Pool>,
-}
-
-/// What an invocation waiting at the environment cap got.
+/// What a waiting invocation is handed.
 enum Freed {
     /// An environment that came back.
     Env(Arc<Env>),
-    /// A slot for a new environment, left by one that stopped.
-    Slot(OwnedSemaphorePermit),
+    /// The place of an environment that stopped, for a new one.
+    Slot(Slot),
 }
 
-/// Leaves the waiters' queue: the environment handed over meanwhile, if one was. Closing first
-/// means an environment is either ours now or offered elsewhere.
-fn stop_waiting(rx: &mut oneshot::Receiver<Handoff>) -> Option<Arc<Env>> {
+/// Something freed on its way to a waiting invocation. If that invocation is gone before it takes
+/// it (its future was dropped after the send), dropping the handoff offers an environment again
+/// (a slot frees itself), so nothing is ever stranded outside the pool.
+struct Handoff {
+    freed: Option<Freed>,
+    pool: Weak<Pool>,
+}
+
+/// A place under the environment cap (`--max-environments-per-function`), held by one
+/// environment until its process has stopped. Dropping it hands the place to the first invocation
+/// waiting for one, or gives it back to the cap: under the pool's idle lock, where an invocation
+/// that finds the cap reached queues itself, so that a place freed meanwhile is never missed.
+pub(crate) struct Slot {
+    permit: Option<OwnedSemaphorePermit>,
+    pool: Weak<Pool>,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit, pool: &Arc<Pool>) -> Slot {
+        Slot {
+            permit: Some(permit),
+            pool: Arc::downgrade(pool),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take()
+            && let Some(pool) = self.pool.upgrade()
+        {
+            pool.free_slot(permit);
+        }
+    }
+}
+
+/// Leaves the waiters' queue: what was handed over meanwhile, if anything was. Closing first
+/// means an environment or a slot is either ours now or offered elsewhere.
+fn stop_waiting(rx: &mut oneshot::Receiver<Handoff>) -> Option<Freed> {
     rx.close();
     rx.try_recv().ok().map(Handoff::take)
 }
 
 impl Handoff {
-    fn take(mut self) -> Arc<Env> {
-        self.env.take().expect("a handoff is taken once")
+    fn new(freed: Freed, pool: &Arc<Pool>) -> Handoff {
+        Handoff {
+            freed: Some(freed),
+            pool: Arc::downgrade(pool),
+        }
+    }
+
+    fn take(mut self) -> Freed {
+        self.freed.take().expect("a handoff is taken once")
     }
 }
 
 impl Drop for Handoff {
     fn drop(&mut self) {
-        if let (Some(env), Some(pool)) = (self.env.take(), self.pool.upgrade()) {
+        if let Some(Freed::Env(env)) = self.freed.take()
+            && let Some(pool) = self.pool.upgrade()
+        {
             pool.settle(env);
         }
     }
 }
 
 impl Idle {
-    /// Queues an invocation for the next environment of `tenant` that comes back.
-    fn wait(&mut self, tenant: Option<&Arc<str>>) -> oneshot::Receiver<Handoff> {
+    /// Queues an invocation for the next environment of `tenant` that comes back (or a slot).
+    fn wait(
+        &mut self,
+        tenant: Option<&Arc<str>>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> oneshot::Receiver<Handoff> {
         let (tx, rx) = oneshot::channel();
         self.waiters.push_back(Waiter {
             tenant: tenant.cloned(),
             handoff: tx,
+            deadline,
         });
         rx
     }
@@ -343,6 +391,31 @@ impl Idle {
                 .or_else(|| idle.iter().rposition(|e| e.tenant.is_none()))?,
         };
         Some(idle.remove(at))
+    }
+}
+
+/// Throttles the invocations of `pool` that have waited at the environment cap for longer than
+/// the function's timeout, and at shutdown all of them, by dropping their waiters (which closes
+/// their channel); runs while any invocation waits at the cap.
+async fn expire_waiters(pool: Weak<Pool>, shutdown: CancellationToken) {
+    loop {
+        let stopping = shutdown.is_cancelled();
+        let next = {
+            let Some(pool) = pool.upgrade() else { return };
+            let mut idle = pool.idle.lock().expect("idle lock");
+            let now = tokio::time::Instant::now();
+            idle.waiters.retain(|w| {
+                !w.handoff.is_closed() && w.deadline.is_none_or(|d| d > now && !stopping)
+            });
+            let next = idle.waiters.iter().filter_map(|w| w.deadline).min();
+            idle.expiring = next.is_some();
+            next
+        };
+        let Some(next) = next else { return };
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            () = shutdown.cancelled() => {}
+        }
     }
 }
 
@@ -429,40 +502,75 @@ impl Pool {
     /// An idle environment (provisioned ones first), or a new one within the function's scaling
     /// rate and the host's budget. `permit` is the invocation's admitted concurrency. With a
     /// `tenant`, only that tenant's environments qualify, and a new one is dedicated to it.
+    ///
+    /// With nothing idle it waits, rather than start an environment, for one on its way back
+    /// (about as long as starting one takes), and at the environment cap for one to come back or
+    /// to stop and leave its slot, for at most the function's timeout (the longest any invocation
+    /// holds an environment); then it throttles as AWS does at a concurrency limit.
     pub async fn acquire(
         self: &Arc<Self>,
         usage: &Arc<FunctionUsage>,
         permit: Permit,
         tenant: Option<&Arc<str>>,
     ) -> Result<Lease, Error> {
-        let handoff = {
-            let mut idle = self.idle.lock().expect("idle lock");
-            if let Some(env) = idle.pop(tenant) {
-                return Ok(self.lease(env, permit));
-            }
-            // Wait for an environment on its way back rather than start one, unless every
-            // returning environment is already promised to an earlier invocation.
-            idle.waiters.retain(|w| !w.handoff.is_closed());
-            (self.returning.load(Ordering::Acquire) > idle.waiters.len()).then(|| idle.wait(tenant))
-        };
-        if let Some(mut rx) = handoff {
-            let env = match tokio::time::timeout(self.returning_wait(), &mut rx).await {
-                Ok(Ok(handoff)) => Some(handoff.take()),
-                _ => stop_waiting(&mut rx),
+        let mut waited_for_returning = false;
+        let slot = loop {
+            let (mut rx, returning_wait) = {
+                let mut idle = self.idle.lock().expect("idle lock");
+                if let Some(env) = idle.pop(tenant) {
+                    return Ok(self.lease(env, permit));
+                }
+                // Every returning environment may be promised to an earlier invocation already.
+                // Invocations that stopped waiting leave closed waiters behind, which handing
+                // something over skips and drops; not scanning for them on every call leaves a
+                // few counted as promised, which only makes an invocation start one sooner.
+                if waited_for_returning {
+                    idle.waiters.retain(|w| !w.handoff.is_closed());
+                }
+                if !waited_for_returning
+                    && self.returning.load(Ordering::Acquire) > idle.waiters.len()
+                {
+                    waited_for_returning = true;
+                    (idle.wait(tenant, None), Some(self.returning_wait()))
+                } else {
+                    let Some(slots) = &self.slots else { break None };
+                    // Taken under the idle lock, where slots are given back: see `Slot`.
+                    if let Ok(p) = slots.clone().try_acquire_owned() {
+                        break Some(Slot::new(p, self));
+                    }
+                    // What is idle serves other tenants: the least recently used gives way.
+                    if tenant.is_some()
+                        && let Some(at) = idle.envs.iter().position(|e| !e.is_provisioned())
+                    {
+                        idle.envs.remove(at).retire();
+                    }
+                    // One timer for all the pool's waiters at the cap rather than one each.
+                    let timeout = Duration::from_secs(u64::from(self.record.config.timeout));
+                    let rx = idle.wait(tenant, Some(tokio::time::Instant::now() + timeout));
+                    if !std::mem::replace(&mut idle.expiring, true) {
+                        let pool = Arc::downgrade(self);
+                        let shutdown = self.ctx.shutdown.clone();
+                        self.ctx.tracker.spawn(expire_waiters(pool, shutdown));
+                    }
+                    (rx, None)
+                }
             };
-            if let Some(env) = env {
-                return Ok(self.lease(env, permit));
-            }
-        }
-        let slot = match &self.slots {
-            None => None,
-            Some(slots) => match slots.clone().try_acquire_owned() {
-                Ok(slot) => Some(slot),
-                Err(_) => match self.wait_at_cap(slots, tenant).await? {
-                    Freed::Env(env) => return Ok(self.lease(env, permit)),
-                    Freed::Slot(slot) => Some(slot),
+            let freed = match returning_wait {
+                Some(wait) => match tokio::time::timeout(wait, &mut rx).await {
+                    Ok(Ok(handoff)) => Some(handoff.take()),
+                    _ => stop_waiting(&mut rx),
                 },
-            },
+                // Closed without a handoff: the wait expired.
+                None => (&mut rx).await.ok().map(Handoff::take),
+            };
+            match freed {
+                Some(Freed::Env(env)) => return Ok(self.lease(env, permit)),
+                Some(Freed::Slot(slot)) => break Some(slot),
+                None if returning_wait.is_none() => {
+                    return Err(Error::Throttled(ThrottleReason::HostCapacityExceeded));
+                }
+                None => {}
+            }
         };
         if !self.ctx.admission.may_scale(usage) {
             return Err(Error::Throttled(
@@ -485,44 +593,6 @@ impl Pool {
         Ok(self.lease(env, permit))
     }
 
-    /// At the environment cap: waits for an environment to come back, or for one to stop and
-    /// free its slot, for at most the function's timeout (the longest any invocation holds an
-    /// environment), then throttles as AWS does at a concurrency limit.
-    async fn wait_at_cap(
-        self: &Arc<Self>,
-        slots: &Arc<Semaphore>,
-        tenant: Option<&Arc<str>>,
-    ) -> Result<Freed, Error> {
-        let mut rx = {
-            let mut idle = self.idle.lock().expect("idle lock");
-            // One may have come back since this invocation last looked.
-            if let Some(env) = idle.pop(tenant) {
-                return Ok(Freed::Env(env));
-            }
-            // What is idle serves other tenants: the least recently used gives way.
-            if tenant.is_some()
-                && let Some(at) = idle.envs.iter().position(|e| !e.is_provisioned())
-            {
-                idle.envs.remove(at).retire();
-            }
-            idle.wait(tenant)
-        };
-        let wait = Duration::from_secs(u64::from(self.record.config.timeout));
-        let freed = tokio::select! {
-            biased;
-            handoff = &mut rx => match handoff {
-                Ok(handoff) => return Ok(Freed::Env(handoff.take())),
-                Err(_) => None,
-            },
-            slot = slots.clone().acquire_owned() => slot.ok().map(Freed::Slot),
-            () = tokio::time::sleep(wait) => None,
-        };
-        if let Some(env) = stop_waiting(&mut rx) {
-            return Ok(Freed::Env(env));
-        }
-        freed.ok_or(Error::Throttled(ThrottleReason::HostCapacityExceeded))
-    }
-
     /// How long to wait for an environment on its way back: about what starting one costs.
     fn returning_wait(&self) -> Duration {
         Duration::from_millis(self.last_init_ms.load(Ordering::Relaxed))
@@ -543,7 +613,7 @@ impl Pool {
         self: &Arc<Self>,
         initialization_type: &'static str,
         tenant: Option<(Arc<str>, TenantSlot)>,
-        slot: Option<OwnedSemaphorePermit>,
+        slot: Option<Slot>,
     ) -> Result<Arc<Env>, Error> {
         let prepared = self.prepare().await;
         let mb = self
@@ -631,13 +701,9 @@ impl Pool {
     /// keeps it idle.
     fn offer(self: &Arc<Self>, env: Arc<Env>) {
         let mut idle = self.idle.lock().expect("idle lock");
-        let mut handoff = Handoff {
-            env: Some(env),
-            pool: Arc::downgrade(self),
-        };
-        while let Some(at) = idle.waiters.iter().position(|w| {
-            w.tenant.as_deref() == handoff.env.as_ref().and_then(|e| e.tenant.as_deref())
-        }) {
+        let tenant = env.tenant.clone();
+        let mut handoff = Handoff::new(Freed::Env(env), self);
+        while let Some(at) = idle.waiters.iter().position(|w| w.tenant == tenant) {
             let waiter = idle.waiters.remove(at).expect("position is in range");
             match waiter.handoff.send(handoff) {
                 Ok(()) => return,
@@ -645,7 +711,9 @@ impl Pool {
                 Err(back) => handoff = back,
             }
         }
-        let env = handoff.take();
+        let Freed::Env(env) = handoff.take() else {
+            unreachable!("only an environment is offered here")
+        };
         // At the cap, invocations of other tenants may be waiting for a slot: an environment
         // none of them can use stops to free its own.
         let at_cap = self
@@ -661,6 +729,23 @@ impl Pool {
             }
         }
         idle.envs.push(env);
+    }
+
+    /// Hands the slot of an environment that stopped to the first invocation still waiting (of
+    /// any tenant: a new environment can be anyone's), or gives it back to the cap.
+    fn free_slot(self: &Arc<Self>, permit: OwnedSemaphorePermit) {
+        let mut idle = self.idle.lock().expect("idle lock");
+        let mut handoff = Handoff::new(Freed::Slot(Slot::new(permit, self)), self);
+        while let Some(waiter) = idle.waiters.pop_front() {
+            match waiter.handoff.send(handoff) {
+                Ok(()) => return,
+                Err(back) => handoff = back,
+            }
+        }
+        // Given back while the lock is held: see `Slot`.
+        if let Freed::Slot(mut slot) = handoff.take() {
+            drop(slot.permit.take());
+        }
     }
 
     fn retire_env(&self, env: &Env) {
