@@ -262,9 +262,9 @@ impl Engine {
             }
         };
         let call = SyncCall {
-            request_id: ev.request_id.clone(),
+            request_id: ev.request_id.as_str().into(),
             payload: Bytes::from(ev.payload.clone()),
-            trace_header: trace,
+            trace_header: trace.into(),
             client_context: None,
             tenant_id: ev.tenant_id.clone(),
             tail: false,

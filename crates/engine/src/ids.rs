@@ -3,6 +3,8 @@
 //! Every synchronous invoke mints a request id and a trace header, so these write their hex
 //! digits straight into the string rather than through `fmt` one digit at a time.
 
+use bytes::Bytes;
+use bytestring::ByteString;
 use rand::Rng;
 
 /// A lower-case UUID v4, the form of request ids and revision ids.
@@ -12,6 +14,14 @@ pub fn uuid() -> String {
         .hyphenated()
         .encode_lower(&mut buf)
         .to_owned()
+}
+
+/// A new UUID as shared text: its clones, and a header value made of it, copy nothing.
+pub fn shared_uuid() -> ByteString {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    // A UUID is ASCII: the conversion cannot fail.
+    ByteString::try_from(Bytes::from_owner(buf)).unwrap_or_default()
 }
 
 /// Milliseconds since the Unix epoch (wall clock: what headers and records carry).
@@ -131,6 +141,17 @@ pub fn iso_now() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_shared_uuid_is_a_new_v4_uuid_whose_clones_share_its_bytes() {
+        let id = super::shared_uuid();
+        let parsed = uuid::Uuid::parse_str(&id).expect("a UUID");
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(&*id, parsed.hyphenated().to_string(), "lower-case, hyphenated");
+        assert_ne!(id, super::shared_uuid());
+        let copy = id.clone();
+        assert_eq!(copy.as_bytes().as_ptr(), id.as_bytes().as_ptr());
+    }
+
     #[test]
     fn hex_digits_are_the_low_ones_most_significant_first() {
         let hex = |value, digits| {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
 use invokd_model::{
     FunctionError, InvocationType, InvokeComplete, InvokeOutcome, InvokeRequest, LogType,
     Qualifier, StreamEvent, VersionId,
@@ -27,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::env::{Env, StartError};
 use crate::error::{Error, Result};
-use crate::ids::{now_ms, trace_header, uuid};
+use crate::ids::{now_ms, shared_uuid, trace_header, uuid};
 use crate::pool::{Lease, Pool};
 use crate::registry::FunctionEntry;
 use crate::rendezvous::{Event, InitOutcome, Reply, StreamFailure, StreamPiece};
@@ -68,7 +69,7 @@ pub(crate) struct Target {
     pub version: VersionId,
     pub pool: Arc<Pool>,
     /// The function ARN as the caller addressed it (`Lambda-Runtime-Invoked-Function-Arn`).
-    pub invoked_arn: String,
+    pub invoked_arn: ByteString,
 }
 
 impl Engine {
@@ -168,7 +169,7 @@ impl Engine {
             entry,
             version,
             pool,
-            invoked_arn,
+            invoked_arn: invoked_arn.into(),
         })
     }
 
@@ -240,7 +241,7 @@ impl Engine {
         });
         match has_started.await {
             Ok(()) => Ok(ResponseStream {
-                request_id,
+                request_id: request_id.to_string(),
                 executed_version,
                 events: rx,
             }),
@@ -304,7 +305,7 @@ impl Engine {
             let deadline = begun + timeout;
             let event = Event {
                 request_id: call.request_id.clone(),
-                invocation_id: uuid(),
+                invocation_id: shared_uuid(),
                 deadline_ms: now_ms() + timeout.as_millis() as i64,
                 invoked_function_arn: t.invoked_arn.clone(),
                 trace_id: trace_id.clone(),
@@ -418,7 +419,7 @@ impl Engine {
             env.log.append(line.as_bytes());
         }
         env.log
-            .append_parts(&[b"END RequestId: ", call.request_id.as_bytes(), b"\n"]);
+            .append_parts(&[b"END RequestId: ", &call.request_id.as_bytes()[..], b"\n"]);
         let memory = env.max_memory_mb(self.inner.pools.clock_ms());
         env.log.append(
             report
@@ -429,7 +430,7 @@ impl Engine {
         let log_result = call.tail.then(|| BASE64.encode(env.log.take_capture()));
         drop(lease);
         InvokeOutcome::Response {
-            request_id: call.request_id.clone(),
+            request_id: call.request_id.to_string(),
             executed_version: call.version,
             body: outcome.body,
             function_error: outcome.function_error.then_some(FunctionError::Unhandled),
@@ -440,11 +441,13 @@ impl Engine {
 
 /// One synchronous invocation, as the invoke path and the async workers start it.
 pub(crate) struct SyncCall {
-    /// The same on every attempt of an asynchronous event.
-    pub request_id: String,
+    /// The same on every attempt of an asynchronous event. Shared text, as the ids and ARN an
+    /// event carries: the invocation clones them and the Runtime API sends them as header values,
+    /// none of which copies them.
+    pub request_id: ByteString,
     pub payload: Bytes,
     /// `Lambda-Runtime-Trace-Id`.
-    pub trace_header: String,
+    pub trace_header: ByteString,
     pub client_context: Option<String>,
     pub tenant_id: Option<String>,
     pub tail: bool,
@@ -454,8 +457,8 @@ impl SyncCall {
     /// A caller's request, run under a new request id.
     fn of(req: InvokeRequest, trace_header: String, client_context: Option<String>) -> SyncCall {
         SyncCall {
-            request_id: uuid(),
-            trace_header,
+            request_id: shared_uuid(),
+            trace_header: trace_header.into(),
             client_context,
             tenant_id: req.tenant_id,
             tail: req.log_type == LogType::Tail,
@@ -480,7 +483,7 @@ enum Start {
 /// What identifies one invocation in logs and responses.
 #[derive(Debug, Clone)]
 struct Call {
-    request_id: String,
+    request_id: ByteString,
     version: VersionId,
     memory_size: u32,
     tail: bool,

@@ -18,20 +18,21 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use invokd_supervisor::ExitReason;
 use tokio::sync::{mpsc, oneshot};
 
 /// What `GET /runtime/invocation/next` returns: the payload and its `Lambda-Runtime-*` headers.
 #[derive(Debug)]
 pub struct Event {
-    pub request_id: String,
+    pub request_id: ByteString,
     /// Unique per delivery (`Lambda-Runtime-Invocation-Id`).
-    pub invocation_id: String,
+    pub invocation_id: ByteString,
     /// Unix epoch milliseconds.
     pub deadline_ms: i64,
     /// The function ARN as the caller addressed it.
-    pub invoked_function_arn: String,
-    pub trace_id: String,
+    pub invoked_function_arn: ByteString,
+    pub trace_id: ByteString,
     /// Decoded client context JSON.
     pub client_context: Option<String>,
     pub cognito_identity: Option<String>,
@@ -139,7 +140,7 @@ enum CurrentState {
 
 #[derive(Debug)]
 struct Current {
-    request_id: String,
+    request_id: ByteString,
     delivered: bool,
     state: CurrentState,
     reply: Option<oneshot::Sender<Reply>>,
@@ -438,7 +439,7 @@ mod tests {
     fn event(id: &str) -> Event {
         Event {
             request_id: id.into(),
-            invocation_id: format!("inv-{id}"),
+            invocation_id: format!("inv-{id}").into(),
             deadline_ms: 0,
             invoked_function_arn: "arn".into(),
             trace_id: "t".into(),

@@ -108,6 +108,11 @@ fn text(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// [`text`] of a string the response owns: the header value takes its bytes instead of a copy.
+fn owned_text(s: String) -> HeaderValue {
+    HeaderValue::from_maybe_shared(Bytes::from(s)).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
 /// `X-Amz-Executed-Version`: `$LATEST` or the version's number.
 fn version_value(version: VersionId) -> HeaderValue {
     match version {
@@ -133,25 +138,27 @@ fn render(outcome: InvokeOutcome) -> Response {
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            hs.insert(h::REQUEST_ID, text(&request_id));
+            hs.insert(h::REQUEST_ID, owned_text(request_id));
             hs.insert(h::EXECUTED_VERSION, version_value(executed_version));
             hs.insert(h::REMAPPED_CONTENT_LENGTH, HeaderValue::from_static("0"));
             if let Some(e) = function_error {
                 hs.insert(h::FUNCTION_ERROR, HeaderValue::from_static(e.as_str()));
             }
             if let Some(log) = log_result {
-                hs.insert(h::LOG_RESULT, text(&log));
+                hs.insert(h::LOG_RESULT, owned_text(log));
             }
             res
         }
         InvokeOutcome::Accepted { request_id } => {
             let mut res = StatusCode::ACCEPTED.into_response();
-            res.headers_mut().insert(h::REQUEST_ID, text(&request_id));
+            res.headers_mut()
+                .insert(h::REQUEST_ID, owned_text(request_id));
             res
         }
         InvokeOutcome::DryRun { request_id } => {
             let mut res = StatusCode::NO_CONTENT.into_response();
-            res.headers_mut().insert(h::REQUEST_ID, text(&request_id));
+            res.headers_mut()
+                .insert(h::REQUEST_ID, owned_text(request_id));
             res
         }
     }

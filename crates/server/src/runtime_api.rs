@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use invokd_engine::{
     BoxFuture, MAX_RESPONSE_BYTES, MAX_STREAMED_RESPONSE_BYTES, RuntimeApi, RuntimeApiError,
@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::runtime_api_status;
-use crate::extract::header;
+use crate::extract::{ReadError, header, read_limited};
 
 /// Serves each environment's Runtime API on hyper's HTTP/1 connection handling.
 #[derive(Debug, Default, Clone, Copy)]
@@ -147,14 +147,21 @@ async fn next(api: &RuntimeApi) -> Reply {
             hs.insert(name, v);
         }
     };
-    put(hs, h::RT_REQUEST_ID, Some(&event.request_id));
+    // The ids, the ARN and the trace header are shared text: their header values are made of
+    // the same bytes, not copies.
+    let shared = |hs: &mut HeaderMap, name: HeaderName, value: Bytes| {
+        if let Ok(v) = HeaderValue::from_maybe_shared(value) {
+            hs.insert(name, v);
+        }
+    };
+    shared(hs, h::RT_REQUEST_ID, event.request_id.into_bytes());
     hs.insert(h::RT_DEADLINE_MS, HeaderValue::from(event.deadline_ms));
-    put(
+    shared(
         hs,
         h::RT_INVOKED_FUNCTION_ARN,
-        Some(&event.invoked_function_arn),
+        event.invoked_function_arn.into_bytes(),
     );
-    put(hs, h::RT_TRACE_ID, Some(&event.trace_id));
+    shared(hs, h::RT_TRACE_ID, event.trace_id.into_bytes());
     put(hs, h::RT_CLIENT_CONTEXT, event.client_context.as_deref());
     put(
         hs,
@@ -162,16 +169,16 @@ async fn next(api: &RuntimeApi) -> Reply {
         event.cognito_identity.as_deref(),
     );
     put(hs, h::RT_TENANT_ID, event.tenant_id.as_deref());
-    put(hs, h::RT_INVOCATION_ID, Some(&event.invocation_id));
+    shared(hs, h::RT_INVOCATION_ID, event.invocation_id.into_bytes());
     res
 }
 
 /// Reads a runtime's post, bounded by the response limit. `None` means it was larger.
 async fn bounded(body: Incoming) -> Result<Option<Bytes>, ()> {
-    match Limited::new(body, MAX_RESPONSE_BYTES).collect().await {
-        Ok(c) => Ok(Some(c.to_bytes())),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Ok(None),
-        Err(_) => Err(()),
+    match read_limited(body, MAX_RESPONSE_BYTES).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(ReadError::TooLarge) => Ok(None),
+        Err(ReadError::Unreadable) => Err(()),
     }
 }
 
