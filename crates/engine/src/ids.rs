@@ -24,6 +24,12 @@ pub fn shared_uuid() -> ByteString {
     ByteString::try_from(Bytes::from_owner(buf)).unwrap_or_default()
 }
 
+/// `s` as shared text whose clones copy nothing, from the first one on (a string converted
+/// directly allocates its shared header at its first clone).
+pub fn shared(s: String) -> ByteString {
+    ByteString::try_from(Bytes::from_owner(s.into_bytes())).unwrap_or_default()
+}
+
 /// Milliseconds since the Unix epoch (wall clock: what headers and records carry).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -146,7 +152,11 @@ mod tests {
         let id = super::shared_uuid();
         let parsed = uuid::Uuid::parse_str(&id).expect("a UUID");
         assert_eq!(parsed.get_version_num(), 4);
-        assert_eq!(&*id, parsed.hyphenated().to_string(), "lower-case, hyphenated");
+        assert_eq!(
+            &*id,
+            parsed.hyphenated().to_string(),
+            "lower-case, hyphenated"
+        );
         assert_ne!(id, super::shared_uuid());
         let copy = id.clone();
         assert_eq!(copy.as_bytes().as_ptr(), id.as_bytes().as_ptr());

@@ -162,14 +162,14 @@ impl Engine {
         };
         let pool = entry.pools.get(&version).cloned().ok_or_else(not_found)?;
         let invoked_arn = match &q {
-            Some(q) => scope.qualified_arn(&r.name, q),
-            None => scope.function_arn(&r.name),
+            Some(q) => scope.qualified_arn(&r.name, q).into(),
+            None => entry.arn.clone(),
         };
         Ok(Target {
             entry,
             version,
             pool,
-            invoked_arn: invoked_arn.into(),
+            invoked_arn,
         })
     }
 

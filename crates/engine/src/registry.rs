@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use bytestring::ByteString;
 use invokd_model::{Function, VersionId, VersionRecord};
 
 use crate::admission::FunctionUsage;
@@ -17,6 +18,8 @@ use crate::pool::{Pool, PoolContext};
 #[derive(Debug)]
 pub(crate) struct FunctionEntry {
     pub function: Arc<Function>,
+    /// Its unqualified ARN, the `Lambda-Runtime-Invoked-Function-Arn` of most invocations.
+    pub arn: ByteString,
     pub pools: HashMap<VersionId, Arc<Pool>>,
     /// The function's concurrency usage, shared by all its snapshots.
     pub usage: Arc<FunctionUsage>,
@@ -51,6 +54,7 @@ impl FunctionEntry {
         }
         let usage = ctx.admission.usage(function.name.as_str());
         FunctionEntry {
+            arn: crate::ids::shared(ctx.scope.function_arn(function.name.as_str())),
             function,
             pools,
             usage,
