@@ -59,10 +59,13 @@ where
         if len > limit {
             return Err(ReadError::TooLarge);
         }
-        if first.is_none() {
-            first = Some(data);
-        } else if !data.is_empty() {
-            more.push(data);
+        match &first {
+            Some(f) if !f.is_empty() => {
+                if !data.is_empty() {
+                    more.push(data);
+                }
+            }
+            _ => first = Some(data),
         }
     }
     let Some(first) = first else {
@@ -166,11 +169,22 @@ mod tests {
 
     #[tokio::test]
     async fn frames_are_joined_in_order_and_trailers_ignored() {
-        let mut body = data(&["ab", "", "cd", "e"]);
+        let mut body = data(&["", "ab", "", "cd", "e"]);
         body.0
             .push_back(Ok(Frame::trailers(http::HeaderMap::new())));
         assert_eq!(read_limited(body, 5).await.unwrap(), "abcde");
         assert_eq!(read_limited(data(&[]), 5).await.unwrap(), "");
+        let one = Bytes::from_static(b"abc");
+        let body = Frames(VecDeque::from([
+            Ok(Frame::data(Bytes::new())),
+            Ok(Frame::data(one.clone())),
+        ]));
+        let read = read_limited(body, 5).await.unwrap();
+        assert_eq!(
+            read.as_ptr(),
+            one.as_ptr(),
+            "an empty first frame does not force a copy"
+        );
     }
 
     #[tokio::test]
