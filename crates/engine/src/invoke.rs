@@ -120,18 +120,13 @@ impl Engine {
     }
 
     fn check_tenant(&self, target: &Target, tenant: Option<&str>) -> Result<()> {
-        let arn = || {
-            self.scope()
-                .function_arn(target.entry.function.name.as_str())
-        };
+        let arn = &target.entry.arn;
         match (target.pool.record().config.tenancy, tenant) {
             (Some(_), None) => Err(Error::InvalidParameter(format!(
-                "The function {} has tenant isolation mode PER_TENANT: a tenant ID (X-Amz-Tenant-Id) is required.",
-                arn()
+                "The function {arn} has tenant isolation mode PER_TENANT: a tenant ID (X-Amz-Tenant-Id) is required."
             ))),
             (None, Some(_)) => Err(Error::InvalidParameter(format!(
-                "The function {} does not have tenant isolation enabled: remove the tenant ID (X-Amz-Tenant-Id).",
-                arn()
+                "The function {arn} does not have tenant isolation enabled: remove the tenant ID (X-Amz-Tenant-Id)."
             ))),
             _ => Ok(()),
         }
